@@ -1,0 +1,5 @@
+"""`python -m caseline` runs the CLI."""
+
+from caseline.cli import main
+
+main()
