@@ -85,15 +85,18 @@ class Store:
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
 
     def _upsert(self, conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+        """Insert-or-update by primary key; one compiled statement, executed over all rows at once."""
         if not rows:
             return
-        for chunk in _chunks(rows, 200):
-            stmt = self._insert(table).values(list(chunk))
-            columns = {c: getattr(stmt.excluded, c) for c in chunk[0] if c not in keys}
-            stmt = stmt.on_conflict_do_update(index_elements=keys, set_=columns) if columns else (
-                stmt.on_conflict_do_nothing(index_elements=keys)
-            )
-            conn.execute(stmt)
+        stmt = self._insert(table)
+        columns = {c: getattr(stmt.excluded, c) for c in rows[0] if c not in keys}
+        stmt = (
+            stmt.on_conflict_do_update(index_elements=keys, set_=columns)
+            if columns
+            else stmt.on_conflict_do_nothing(index_elements=keys)
+        )
+        for chunk in _chunks(rows, 1000):
+            conn.execute(stmt, list(chunk))
 
     def next_seq(self, conn: Connection, key: str = "evidence_seq") -> int:
         """Bump and return a counter inside the caller's transaction (this serializes writers)."""
