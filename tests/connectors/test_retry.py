@@ -271,3 +271,32 @@ async def test_body_throttle_that_never_clears_gives_up_naming_it(router: respx.
             await api.post_json("/graphql", json={"query": "{ viewer { id } }"})
     assert route.call_count == 6
     assert str(info.value) == "linear: RATELIMITED on POST /graphql (gave up after 6 attempts)"
+
+
+async def test_throttles_with_a_named_wait_cost_time_not_attempts(router: respx.MockRouter) -> None:
+    """Eight 429s with Retry-After then success: the vendor is pacing us, so 6 attempts are not used up."""
+    route = router.get(f"{BASE}/api/v2/tickets.json").mock(
+        side_effect=[httpx.Response(429, headers={"Retry-After": "1"})] * 8 + [httpx.Response(200, json={"ok": 1})]
+    )
+    async with _client() as api:
+        assert await api.get_json("/api/v2/tickets.json") == {"ok": 1}
+    assert route.call_count == 9
+
+
+async def test_failures_still_give_up_after_six_attempts(router: respx.MockRouter) -> None:
+    route = router.get(f"{BASE}/api/v2/tickets.json").mock(return_value=httpx.Response(503))
+    async with _client() as api:
+        with pytest.raises(VendorError, match="gave up after 6 attempts"):
+            await api.get_json("/api/v2/tickets.json")
+    assert route.call_count == 6
+
+
+async def test_a_429_holds_every_request_of_the_source(router: respx.MockRouter) -> None:
+    """After one request hears Retry-After, the others wait too instead of hammering the limit."""
+    router.get(f"{BASE}/api/v2/tickets.json").mock(
+        side_effect=[httpx.Response(429, headers={"Retry-After": "30"}), httpx.Response(200, json={})]
+    )
+    async with _client() as api:
+        await api.get_json("/api/v2/tickets.json")
+        held = api.budget.hold_until
+        assert held is not None and held - time.monotonic() > 20  # the next request of any path waits

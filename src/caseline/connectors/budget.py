@@ -64,7 +64,16 @@ class Budget:
         self._clock, self._wall, self._sleep = clock, wall, sleep
         self.remaining: int | None = None
         self.reset_at: float | None = None  # wall-clock epoch seconds
+        self.hold_until: float | None = None  # monotonic: every request waits after a throttle signal
         self._last: dict[str, float] = {}
+
+    def hold(self, seconds: float) -> None:
+        """A 429 (or body throttle) named a wait: hold EVERY request of this source until it passes,
+        so concurrent requests do not keep hitting the limit while one of them backs off."""
+        if seconds <= 0:
+            return
+        until = self._clock() + min(seconds, self.cap_s)
+        self.hold_until = max(self.hold_until or 0.0, until)
 
     def update(self, response: httpx.Response) -> None:
         """Remember what the vendor says is left and when it refills."""
@@ -90,8 +99,12 @@ class Budget:
             return
         now = self._clock()
         wait, reason = 0.0, ""
+        if self.hold_until is not None and self.hold_until > now:
+            wait, reason = self.hold_until - now, "the vendor asked to back off"
         if self.remaining is not None and self.remaining <= self.spec.floor and self.reset_at is not None:
-            wait, reason = max(0.0, self.reset_at - self._wall()), f"{self.remaining} requests left until reset"
+            until_reset = max(0.0, self.reset_at - self._wall())
+            if until_reset > wait:
+                wait, reason = until_reset, f"{self.remaining} requests left until reset"
         for prefix, seconds in self._intervals(path):
             last = self._last.get(prefix)
             slot = max(now + wait, last + seconds if last is not None else now)

@@ -188,7 +188,13 @@ class VendorClient:
         response = await self._client.request(method, url, params=params, json=json)
         self.budget.update(response)
         log.debug("%s: %s %s → %d", self.source, method, shown, response.status_code)
-        self._classify(response, method, shown)
+        try:
+            self._classify(response, method, shown)
+        except (RetryableStatus, Retryable) as exc:
+            throttled = isinstance(exc, Retryable) or exc.status == 429
+            if throttled and exc.wait_s:
+                self.budget.hold(exc.wait_s)
+            raise
         return response
 
     def _classify(self, response: httpx.Response, method: str, shown: str) -> None:

@@ -5,7 +5,9 @@
 - Wait: `Retry-After` (seconds or HTTP date), else the vendor's reset header declared in its
   `RateLimitSpec` (epoch s / epoch ms / seconds-to-go / ISO date, told apart by magnitude), capped at
   120 s; else exponential back-off with jitter (1 s … 60 s).
-- Stop: 6 attempts or 300 s, whichever first (stamina's "attempts and time").
+- Stop: 6 failed attempts or 300 s, whichever first (stamina's "attempts and time"). A throttle that
+  names its wait (429 with Retry-After or a reset header, Slack/Linear body signals) is the vendor
+  pacing us, not a failure: it does not use up an attempt, only time.
 
 Tests call `set_testing(True)`: waits are still computed and logged, but nothing sleeps (or, with
 `scale=0.1`, sleeps a tenth as long).
@@ -27,8 +29,8 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception,
-    stop_after_attempt,
     stop_after_delay,
+    stop_any,
     wait_exponential_jitter,
 )
 
@@ -212,6 +214,13 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, httpx.TransportError) and not isinstance(exc, httpx.UnsupportedProtocol)
 
 
+def _is_paced(exc: BaseException | None) -> bool:
+    """A throttle that told us how long to wait (the vendor pacing us, not something failing)."""
+    if isinstance(exc, Retryable):
+        return exc.wait_s is not None
+    return isinstance(exc, RetryableStatus) and exc.status == 429 and exc.wait_s is not None
+
+
 def _describe(exc: BaseException | None) -> str:
     if isinstance(exc, RetryableStatus):
         return str(exc.status)
@@ -245,10 +254,19 @@ def make_retrying(policy: RetryPolicy, *, source: str, method: str, path: str) -
             delay,
         )
 
+    paced = 0  # attempts that were throttles with a named wait: they cost time, not attempts
+
+    def out_of_attempts(state: RetryCallState) -> bool:
+        nonlocal paced
+        exc = state.outcome.exception() if state.outcome else None
+        if _is_paced(exc):
+            paced += 1
+        return state.attempt_number - paced >= policy.attempts
+
     return AsyncRetrying(
         retry=retry_if_exception(is_retryable),
         wait=wait,
-        stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_elapsed_s),
+        stop=stop_any(out_of_attempts, stop_after_delay(policy.max_elapsed_s)),
         sleep=pause,
         before_sleep=before_sleep,
         reraise=True,
