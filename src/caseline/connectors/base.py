@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, HttpUrl, ValidationError, field_validator
 
 from caseline.connectors.http import VendorClient
+from caseline.errors import MalformedItem
 from caseline.evidence import Account, Evidence, Person
 from caseline.timeparse import UTC, to_utc, utc_now
 
@@ -109,6 +110,14 @@ class Connector(ABC, Generic[S]):
     @abstractmethod
     def map(self, raw: Mapping[str, Any]) -> Evidence | Account | None:
         """One raw item → model. Pure: no I/O, no clock. Bad item → MalformedItem; skipped → None."""
+
+    def readable(self, raw: Mapping[str, Any]) -> bool:
+        """Whether `map` accepts `raw`: a cursor must not move past an item the runner will quarantine."""
+        try:
+            self.map(raw)
+        except MalformedItem:
+            return False
+        return True
 
 
 # ---- small helpers every `map` needs ------------------------------------------------------------
