@@ -185,17 +185,24 @@ class DecisionRow(SQLModel, table=True):
 
 
 class AlertStateRow(SQLModel, table=True):
-    """What each sink has been sent for each incident: one row per (incident, sink, kind)."""
+    """What each sink has been sent for each incident: one row per (incident, sink, kind, generation).
+
+    Inserting the row is the claim (a primary-key conflict means another run has it); `generation`
+    numbers repeated follow-ups of one kind (`grew` 1, 2, …; 0 for the others). `attempted_at` is the
+    start of the delivery in flight (status `sending`), so a crashed sender's lease can expire.
+    """
 
     __tablename__ = "alert_state"
 
     incident_id: str = Field(primary_key=True)
     sink: str = Field(primary_key=True)
     kind: str = Field(primary_key=True)
-    status: str = Field(default="pending")
+    generation: int = Field(default=0, primary_key=True)
+    status: str = Field(default="pending", index=True)
     attempts: int = Field(default=0)
     last_error: str | None = None
     created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    attempted_at: datetime | None = Field(default=None, sa_column=_utc_column())
     sent_at: datetime | None = Field(default=None, sa_column=_utc_column())
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=_json_column())
 

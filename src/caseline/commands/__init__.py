@@ -1,0 +1,1 @@
+"""Command groups kept out of cli.py; each module exposes `register(app)`, called from cli.py."""
