@@ -33,6 +33,7 @@ from tenacity import (
     stop_any,
     wait_exponential_jitter,
 )
+from tenacity.stop import stop_base
 
 from caseline.errors import VendorError
 from caseline.timeparse import to_utc
@@ -221,6 +222,20 @@ def _is_paced(exc: BaseException | None) -> bool:
     return isinstance(exc, RetryableStatus) and exc.status == 429 and exc.wait_s is not None
 
 
+class _StopAfterFailures(stop_base):
+    """Stop after `attempts` failures; paced throttles (see `_is_paced`) cost time, not attempts."""
+
+    def __init__(self, attempts: int) -> None:
+        self.attempts = attempts
+        self.paced = 0
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if _is_paced(exc):
+            self.paced += 1
+        return retry_state.attempt_number - self.paced >= self.attempts
+
+
 def _describe(exc: BaseException | None) -> str:
     if isinstance(exc, RetryableStatus):
         return str(exc.status)
@@ -254,14 +269,7 @@ def make_retrying(policy: RetryPolicy, *, source: str, method: str, path: str) -
             delay,
         )
 
-    paced = 0  # attempts that were throttles with a named wait: they cost time, not attempts
-
-    def out_of_attempts(state: RetryCallState) -> bool:
-        nonlocal paced
-        exc = state.outcome.exception() if state.outcome else None
-        if _is_paced(exc):
-            paced += 1
-        return state.attempt_number - paced >= policy.attempts
+    out_of_attempts = _StopAfterFailures(policy.attempts)
 
     return AsyncRetrying(
         retry=retry_if_exception(is_retryable),
