@@ -300,3 +300,18 @@ async def test_a_429_holds_every_request_of_the_source(router: respx.MockRouter)
         await api.get_json("/api/v2/tickets.json")
         held = api.budget.hold_until
         assert held is not None and held - time.monotonic() > 20  # the next request of any path waits
+
+
+async def test_back_off_after_throttles_starts_from_the_first_failure(
+    router: respx.MockRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="caseline.connectors")
+    router.get(f"{BASE}/api/v2/tickets.json").mock(
+        side_effect=[httpx.Response(429, headers={"Retry-After": "1"})] * 4
+        + [httpx.Response(503), httpx.Response(200, json={})]
+    )
+    async with _client() as api:
+        await api.get_json("/api/v2/tickets.json")
+    waits = _waits(caplog)
+    assert waits[:4] == [1.0] * 4
+    assert 1.0 <= waits[4] <= 2.0  # the first real failure: initial back-off, not 2**5 s

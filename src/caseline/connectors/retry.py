@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,7 +32,6 @@ from tenacity import (
     retry_if_exception,
     stop_after_delay,
     stop_any,
-    wait_exponential_jitter,
 )
 from tenacity.stop import stop_base
 
@@ -222,18 +222,31 @@ def _is_paced(exc: BaseException | None) -> bool:
     return isinstance(exc, RetryableStatus) and exc.status == 429 and exc.wait_s is not None
 
 
-class _StopAfterFailures(stop_base):
-    """Stop after `attempts` failures; paced throttles (see `_is_paced`) cost time, not attempts."""
+class _Failures:
+    """Counts the failed attempts of one request; paced throttles (see `_is_paced`) are not failures.
 
-    def __init__(self, attempts: int) -> None:
-        self.attempts = attempts
+    Both the wait (exponential back-off by failures, not by throttles) and the stop read it; tenacity
+    runs the wait before the stop, so each attempt is counted once, whichever asks first.
+    """
+
+    def __init__(self) -> None:
         self.paced = 0
+        self._seen = 0
+
+    def __call__(self, state: RetryCallState) -> int:
+        if state.attempt_number > self._seen:
+            self._seen = state.attempt_number
+            if _is_paced(state.outcome.exception() if state.outcome else None):
+                self.paced += 1
+        return state.attempt_number - self.paced
+
+
+class _StopAfterFailures(stop_base):
+    def __init__(self, failures: _Failures, attempts: int) -> None:
+        self.failures, self.attempts = failures, attempts
 
     def __call__(self, retry_state: RetryCallState) -> bool:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        if _is_paced(exc):
-            self.paced += 1
-        return retry_state.attempt_number - self.paced >= self.attempts
+        return self.failures(retry_state) >= self.attempts
 
 
 def _describe(exc: BaseException | None) -> str:
@@ -246,14 +259,17 @@ def _describe(exc: BaseException | None) -> str:
 
 def make_retrying(policy: RetryPolicy, *, source: str, method: str, path: str) -> AsyncRetrying:
     """A tenacity loop for one request; the caller runs each attempt inside it."""
-    backoff = wait_exponential_jitter(initial=policy.initial_s, max=policy.max_backoff_s)
+    failures = _Failures()
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
+        failed = failures(state)
         hint = getattr(exc, "wait_s", None)
         if isinstance(hint, int | float):
             return float(min(max(hint, 0.0), policy.cap_s))
-        return float(backoff(state))
+        # exponential back-off with jitter over failures only: earlier throttles don't inflate it
+        exponent = max(failed - 1, 0)
+        return min(policy.initial_s * 2**exponent, policy.max_backoff_s) + random.uniform(0, policy.initial_s)
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -269,7 +285,7 @@ def make_retrying(policy: RetryPolicy, *, source: str, method: str, path: str) -
             delay,
         )
 
-    out_of_attempts = _StopAfterFailures(policy.attempts)
+    out_of_attempts = _StopAfterFailures(failures, policy.attempts)
 
     return AsyncRetrying(
         retry=retry_if_exception(is_retryable),
