@@ -86,3 +86,10 @@ def test_vendor_connectors_stay_small() -> None:
         if p.stem in VENDOR_FILES and (n := len(p.read_text(encoding="utf-8").splitlines())) > 300
     }
     assert too_big == {}
+
+
+def test_the_cli_imports_its_command_modules_where_tools_can_see_it() -> None:
+    """Plain imports (not `__import__` strings): this file's checks, ruff and mypy all follow them."""
+    commands = {f"caseline.commands.{p.stem}" for p in (SRC / "commands").glob("*.py") if p.stem != "__init__"}
+    assert commands and commands <= _imports(SRC / "cli.py")
+    assert "__import__(" not in (SRC / "cli.py").read_text(encoding="utf-8")

@@ -97,3 +97,19 @@ def test_evidence_table_for_people(capsys: pytest.CaptureFixture[str], tmp_path:
     assert result.code == 0
     assert "statuspage:report:1" in result.out and "API errors" in result.out
     assert "{" not in result.out  # a table, not a dict dump
+
+
+def test_ctrl_c_prints_one_line_and_exits_130(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import caseline.cli
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(caseline.cli, "load_settings", interrupted)
+    result = run_cli(capsys, "evidence", "--json")
+    assert (result.code, result.err, result.out) == (130, "caseline: interrupted\n", "")
+    # the same inside a sub-command group
+    result = run_cli(capsys, "incident", "confirm", "inc-abc123")
+    assert (result.code, result.err) == (130, "caseline: interrupted\n")

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from caseline.config import Settings, config_path, load_settings, template_text
@@ -24,7 +25,21 @@ from caseline.timeparse import parse_since
 
 __all__ = ["app", "main"]
 
+
+class _Interrupted(Exception):
+    """Ctrl-C during a command, carried past typer (which would turn it into a silent exit 130) to `main`."""
+
+
+class _Group(TyperGroup):
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise _Interrupted from None
+
+
 app = typer.Typer(
+    cls=_Group,
     name="caseline",
     help="Puts an incident back together from Zendesk, Intercom, Slack, Jira, Linear and HubSpot.",
     no_args_is_help=True,
@@ -102,6 +117,55 @@ def evidence(
     console.print(table)
 
 
+@app.command()
+def sync(
+    source: Annotated[list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Re-read from each source's start_date.")] = False,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Pull new and changed evidence from every configured source (or the ones named)."""
+    import asyncio
+
+    from caseline.connectors.sync import SyncProgress, run_sync
+
+    settings, store = settings_and_store(config)
+    if not settings.sources:
+        raise ConfigError("sync: no sources configured (add a [sources.<name>] table to the config)")
+    names = list(dict.fromkeys(source)) if source else list(settings.sources)
+    if err_console.is_terminal:
+        from rich.progress import Progress, SpinnerColumn, TextColumn
+
+        columns = (SpinnerColumn(), TextColumn("[bold]{task.description}"), TextColumn("{task.fields[status]}"))
+        with Progress(*columns, console=err_console, transient=True) as bars:
+            tasks = {name: bars.add_task(name, total=None, status="starting") for name in names}
+
+            def show(event: SyncProgress) -> None:
+                status = f"{event.fetched} fetched, {event.stored} stored, {event.failed} failed"
+                bars.update(tasks[event.source], status=status + (" (failed)" if event.error else ""))
+
+            reports = asyncio.run(run_sync(settings, store, sources=source, full=full, progress=show))
+    else:
+        reports = asyncio.run(run_sync(settings, store, sources=source, full=full))
+    if as_json:
+        print_json([r.as_json() for r in reports])
+    else:
+        table = Table(title="sync")
+        for column in ("source", "fetched", "stored", "failed", "error"):
+            table.add_column(column, overflow="fold", justify="left" if column in {"source", "error"} else "right")
+        for r in reports:
+            table.add_row(r.source, str(r.fetched), str(r.stored), str(r.failed), r.error or "")
+        console.print(table)
+    failed = [r for r in reports if r.error]
+    for r in failed:
+        sys.stderr.write(f"caseline: error: {r.error}\n")
+    if failed and all(r.credentials_rejected for r in reports):
+        raise typer.Exit(2)  # every source rejected its credentials: a configuration problem
+    if failed:
+        raise typer.Exit(1)
+
+
 @app.command(name="import")
 def import_(
     file: Annotated[Path, typer.Argument(help="JSON Lines file of evidence.", exists=False)],
@@ -124,6 +188,13 @@ def import_(
             err_console.print(f"  line {bad['line']}: {bad['error']}")
     if result.skipped:
         raise typer.Exit(1)
+
+
+from caseline.commands import demo, incidents, run, timeline  # noqa: E402 — they use helpers defined above
+
+# alert, run · timeline, export, schema · correlate, incidents, incident · demo (in this order in --help)
+for _commands in (run, timeline, incidents, demo):
+    _commands.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -150,13 +221,14 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         sys.stderr.write(f"caseline: error: {exc}\n")
         code = exc.exit_code
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Interrupted):
         sys.stderr.write("caseline: interrupted\n")
         code = 130
     except Exception as exc:  # a bug: still one line unless --debug
         if debug:
             traceback.print_exc()
-        sys.stderr.write(f"caseline: error: unexpected {type(exc).__name__}: {exc}\n")
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")  # one line, always
+        sys.stderr.write(f"caseline: error: unexpected {type(exc).__name__}: {first}\n")
         code = 1
     sys.exit(code)
 

@@ -16,17 +16,31 @@ import respx
 from caseline.connectors import CONNECTORS
 from caseline.connectors.budget import Budget
 from caseline.connectors.hubspot import LOOKBACK_MS, HubSpot, HubSpotSettings
-from caseline.connectors.hubspot_map import millis
+from caseline.connectors.hubspot_map import millis, owner_person, stage_table
 from caseline.connectors.intercom import Intercom
 from caseline.connectors.sync import run_sync
 from caseline.errors import MalformedItem, RateLimitExhausted
 from caseline.evidence import Account, Evidence, Person
+from caseline.timeline.assemble import is_resolved_status
 from caseline.timeparse import format_utc, to_utc, utc_now
 from tests.conftest import SHARED
 
 BASE = "https://api.hubapi.com"
 Sample = Callable[[str, str], Any]
 SEARCH = rf"^{BASE}/crm/v3/objects/(?P<kind>\w+)/search$"
+
+
+# GET /crm/v3/pipelines/tickets and /crm/v3/owners/{id} as documented (trimmed)
+PIPELINES = {"results": [{"id": "0", "label": "Support Pipeline", "displayOrder": 0, "archived": False, "stages": [
+    {"id": "1", "label": "New", "displayOrder": 0, "metadata": {"ticketState": "OPEN", "isClosed": "false"}},
+    {"id": "3", "label": "Waiting on us", "displayOrder": 2, "metadata": {"ticketState": "OPEN"}},
+    {"id": "4", "label": "Closed", "displayOrder": 3, "metadata": {"ticketState": "CLOSED", "isClosed": "true"}},
+]}, {"id": "812723471", "label": "Escalations", "displayOrder": 1, "stages": [
+    {"id": "1234914", "label": "Won't fix", "displayOrder": 0, "metadata": {"ticketState": "CLOSED"}},
+    {"id": "1234915", "label": "Resolved", "displayOrder": 1, "metadata": {"isClosed": "true"}},
+]}]}  # fmt: skip
+OWNER = {"id": "51234001", "email": "dana@acme-support.example", "type": "PERSON", "firstName": "Dana",
+         "lastName": "Owner", "userId": 9586504, "archived": False}  # fmt: skip
 
 
 def _settings(**extra: Any) -> HubSpotSettings:
@@ -76,6 +90,48 @@ def test_ticket_sample(hubspot: HubSpot, vendor_sample: Sample) -> None:
     assert format_utc(item.created_at) == "2023-01-15T05:00:00Z"  # seconds precision in the source
     assert format_utc(item.updated_at) == "2023-02-24T05:01:27.700Z"  # milliseconds kept
     assert not item.deleted and item.raw["id"] == "1075966440"
+
+
+def test_ticket_status_is_the_stage_label_and_closed_stages_read_as_resolved(hubspot: HubSpot) -> None:
+    stages = stage_table(PIPELINES)
+    assert stages["4"] == {"label": "Closed", "closed": True} and stages["3"] == {"label": "Waiting on us",
+                                                                                   "closed": False}  # fmt: skip
+    statuses = {}
+    for stage_id in ("1", "3", "4", "1234914", "1234915", "999"):
+        record = {"id": "5", "properties": {"subject": "Checkout down", "createdate": "2026-03-01T00:00:00Z",
+                                            "hs_pipeline_stage": stage_id}}  # fmt: skip
+        envelope = {"ticket": record, **({"stage": stages[stage_id]} if stage_id in stages else {})}
+        item = hubspot.map(envelope)
+        assert isinstance(item, Evidence) and item.raw["properties"]["hs_pipeline_stage"] == stage_id
+        statuses[stage_id] = item.status
+    assert statuses == {"1": "New", "3": "Waiting on us", "4": "Closed", "1234914": "Closed: Won't fix",
+                        "1234915": "Closed: Resolved", "999": "999"}  # an unknown stage keeps its id  # fmt: skip
+    # the timeline's rule reads every closed stage as resolved, and no open one
+    assert [is_resolved_status(statuses[s]) for s in ("1", "3", "4", "1234914", "1234915")] == [
+        False, False, True, True, True,
+    ]
+
+
+def test_note_author_is_its_owner(hubspot: HubSpot) -> None:
+    owner = owner_person(OWNER)
+    item = hubspot.map({"note": _note(hubspot_owner_id="51234001"), "tickets": [], "owner": owner})
+    assert isinstance(item, Evidence) and item.author == Person(name="Dana Owner", email="dana@acme-support.example")
+    assert owner_person({"id": "7", "firstName": None, "lastName": None}) is None
+
+
+async def test_owners_without_the_scope_leave_notes_without_author(hubspot: HubSpot, router: respx.MockRouter) -> None:
+    notes = [_note(str(9000 + i), hubspot_owner_id=str(70 + i)) for i in range(3)]
+    router.post(url__regex=SEARCH).mock(side_effect=FakeSearch({"notes": notes}))
+    router.post(url__regex=rf"^{BASE}/crm/v4/").mock(return_value=httpx.Response(200, json={"results": []}))
+    router.get(path__regex=r"^/crm/v3/objects/\w+$").mock(return_value=httpx.Response(200, json={"results": []}))
+    missing_scope = {"status": "error", "message": "This app hasn't been granted all required scopes",
+                     "category": "MISSING_SCOPES"}  # fmt: skip
+    owners = router.get(path__regex=r"^/crm/v3/owners/\d+$").mock(return_value=httpx.Response(403, json=missing_scope))
+    async with hubspot.client() as api:
+        pages = [page async for page in hubspot.fetch(api, {})]
+    mapped = [hubspot.map(raw) for p in pages if p.stream == "notes" for raw in p.items]
+    assert len(mapped) == 3 and all(isinstance(n, Evidence) and n.author is None for n in mapped)
+    assert owners.call_count == 1  # the first 403 stops the lookups for this run
 
 
 def test_company_sample_with_plan_arr_and_extra_domains(hubspot: HubSpot, vendor_sample: Sample) -> None:
@@ -260,8 +316,11 @@ async def test_fetch_streams_associations_and_tombstones(
     tickets = vendor_sample("hubspot", "tickets_list_dlt.json")["results"]
     old_contact = {"id": "77", "properties": {"email": "zed@fda.gov", "firstname": "Zed", "associatedcompanyid": None,
                                               "lastmodifieddate": "2020-01-01T00:00:00Z"}}  # fmt: skip
+    notes = [_note("9001", hs_lastmodifieddate="2023-02-25T00:00:00Z", hubspot_owner_id="51234001"),
+             _note("9002", hs_lastmodifieddate="2023-02-25T00:00:01Z", hubspot_owner_id="51234001")]
+    tickets[1]["properties"]["hs_pipeline_stage"] = "4"
     fake = FakeSearch({"companies": companies, "contacts": [*contacts, old_contact], "tickets": tickets,
-                       "notes": [_note("9001", hs_lastmodifieddate="2023-02-25T00:00:00Z")]})  # fmt: skip
+                       "notes": notes})  # fmt: skip
     router.post(url__regex=SEARCH).mock(side_effect=fake)
     links = {
         ("tickets", "companies"): {"1075966440": ["7086461639"]},
@@ -276,6 +335,10 @@ async def test_fetch_streams_associations_and_tombstones(
         return_value=httpx.Response(200, json={"results": [gone]})
     )
     router.get(f"{BASE}/crm/v3/objects/notes").mock(return_value=httpx.Response(200, json={"results": []}))
+    pipelines = router.get(f"{BASE}/crm/v3/pipelines/tickets").mock(
+        return_value=httpx.Response(200, json=PIPELINES)
+    )
+    owner = router.get(f"{BASE}/crm/v3/owners/51234001").mock(return_value=httpx.Response(200, json=OWNER))
 
     async with hubspot.client() as api:
         pages = [page async for page in hubspot.fetch(api, {})]
@@ -317,9 +380,14 @@ async def test_fetch_streams_associations_and_tombstones(
         name="Brian Halligan (Sample Contact)", email="bh@hubspot.com"
     )
     assert t2.author == Person(name="Zed", email="zed@fda.gov")  # a contact not changed in this sync: looked up
-    (note,) = mapped["notes"]
+    note, _ = mapped["notes"]
     assert isinstance(note, Evidence) and note.links[0] == "hubspot:ticket:1075966441"
     assert note.account_ref == "hubspot:company:7086464459"  # through its ticket's company
+    # stage labels: one read of the pipelines; a closed stage reads as closed, the stage id stays in raw
+    assert (t1.status, t2.status) == ("New", "Closed") and t2.raw["properties"]["hs_pipeline_stage"] == "4"
+    assert pipelines.call_count == 1 and dict(pipelines.calls[0].request.url.params) == {"archived": "false"}
+    # note owners: one read per distinct owner, whatever the number of notes
+    assert note.author == Person(name="Dana Owner", email="dana@acme-support.example") and owner.call_count == 1
     (tombstone,) = mapped["tickets_archived"]
     assert isinstance(tombstone, Evidence) and tombstone.deleted and tombstone.id == "hubspot:ticket:1075966999"
 

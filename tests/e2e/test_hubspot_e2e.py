@@ -86,9 +86,16 @@ def _check_against_world(world: World, store: Store) -> None:
         assert item.author is not None and item.author.email == contacts[contact]["email"]
         company = links.get(("tickets", ticket["id"], "companies"))
         assert item.account == (companies[company[0]]["domain"] if company else None)
+    owners = {o["id"]: o for o in world.all("hubspot", "owners")}
+    stages = {"1": "New", "2": "Waiting on contact", "3": "Waiting on us", "4": "Closed"}  # the default pipeline
+    for evidence_id, ticket in tickets.items():
+        if not ticket["archived"]:
+            assert stored[evidence_id].status == stages[ticket["properties"]["hs_pipeline_stage"]]
     for evidence_id, note in notes.items():
         item = stored[evidence_id]
         assert item.deleted == note["archived"] and not item.is_report
+        if not note["archived"] and (owner := owners.get(note["properties"].get("hubspot_owner_id") or "")):
+            assert item.author is not None and item.author.email == owner["email"]  # the note's owner
         if not note["archived"]:
             parents = links.get(("notes", note["id"], "tickets"), [])
             assert [link for link in item.links if link.startswith("hubspot:ticket:")] == [
@@ -139,7 +146,7 @@ async def test_sync_with_faults_is_exact_then_incremental(tmp_path: Path) -> Non
     _check_against_world(world, store)
     after = _stored(store)
     edited = after[f"hubspot:ticket:{tickets[0]}"]
-    assert edited.title == "Checkout fixed" and edited.status == "4"
+    assert edited.title == "Checkout fixed" and edited.status == "Closed"  # the stage's label, not its id
     assert after[f"hubspot:note:{new_note['id']}"].links == [f"hubspot:ticket:{tickets[1]}"]
     assert after[f"hubspot:note:{new_note['id']}"].account == after[f"hubspot:ticket:{tickets[1]}"].account
     assert after[f"hubspot:ticket:{tickets[2]}"].deleted and after[f"hubspot:note:{notes[0]}"].deleted

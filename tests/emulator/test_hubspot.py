@@ -171,3 +171,44 @@ def test_429_names_the_policy_without_retry_after(world: World, daily: bool, pol
         assert not any(h.lower().startswith("x-hubspot-ratelimit") for h in searched.headers)
         header = "X-HubSpot-RateLimit-Daily-Remaining" if daily else "X-HubSpot-RateLimit-Remaining"
         assert listed.headers[header] == "1"
+
+
+def test_ticket_pipelines_default_to_the_stages_tickets_use(hubspot: httpx.Client, world: World) -> None:
+    answer = hubspot.get("/crm/v3/pipelines/tickets")
+    assert answer.status_code == 200
+    (pipeline,) = answer.json()["results"]
+    assert (pipeline["id"], pipeline["label"]) == ("0", "Support Pipeline")
+    stages = {s["id"]: s for s in pipeline["stages"]}
+    assert [s["label"] for s in pipeline["stages"]] == ["New", "Waiting on contact", "Waiting on us", "Closed"]
+    assert {i for i, s in stages.items() if s["metadata"] == {"ticketState": "CLOSED", "isClosed": "true"}} == {"4"}
+    used = {(t["properties"]["hs_pipeline"], t["properties"]["hs_pipeline_stage"])
+            for t in world.all("hubspot", "tickets")}  # fmt: skip
+    assert used and all(p == "0" and s in stages for p, s in used)
+    assert hubspot.get("/crm/v3/pipelines/deals").json() == {"results": []}
+    assert hubspot.get("/crm/v3/pipelines/widgets").status_code == 400
+
+
+def test_pipelines_in_the_world_replace_the_default(hubspot: httpx.Client, world: World) -> None:
+    world.upsert("hubspot", "pipelines", {"id": "812723471", "label": "Escalations", "stages": [
+        {"id": "1234914", "label": "Done", "metadata": {"ticketState": "CLOSED", "isClosed": "true"}},
+        {"id": "1234912", "label": "In Progress"},
+    ]})  # fmt: skip
+    (pipeline,) = hubspot.get("/crm/v3/pipelines/tickets").json()["results"]
+    assert [(s["id"], s["label"], s["metadata"]["ticketState"]) for s in pipeline["stages"]] == [
+        ("1234914", "Done", "CLOSED"), ("1234912", "In Progress", "OPEN"),
+    ]
+
+
+def test_owners_by_id_archived_apart_and_404(hubspot: httpx.Client, world: World) -> None:
+    owners = world.all("hubspot", "owners")
+    assert owners  # generated notes name their authors
+    named = {n["properties"].get("hubspot_owner_id") for n in world.all("hubspot", "notes")}
+    assert named <= {o["id"] for o in owners}
+    first = owners[0]
+    found = hubspot.get(f"/crm/v3/owners/{first['id']}", params={"idProperty": "id", "archived": "false"}).json()
+    assert (found["id"], found["email"], found["firstName"]) == (first["id"], first["email"], first["firstName"])
+    world.edit("hubspot", "owners", first["id"], archived=True)  # a deactivated user
+    gone = hubspot.get(f"/crm/v3/owners/{first['id']}")
+    assert gone.status_code == 404 and gone.json()["category"] == "OBJECT_NOT_FOUND"
+    assert hubspot.get(f"/crm/v3/owners/{first['id']}", params={"archived": "true"}).json()["id"] == first["id"]
+    assert hubspot.get("/crm/v3/owners/404404").status_code == 404

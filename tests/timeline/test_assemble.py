@@ -276,3 +276,42 @@ def test_actor_is_kept(assembly: Assembly) -> None:
     first_update = next(e for e in assembly.entries if e.type == "customer_update")
     assert first_update.actor == Person(name="Sam Agent", email="sam@support.example")
     assert first_update.actor_role == "agent"
+
+
+def test_slack_message_whose_title_is_its_cut_first_line_is_said_once() -> None:
+    from caseline.connectors.slack_map import map_slack
+
+    long_line = "Engineering says the fix for the checkout 500s is rolling out (OPS-412). " * 4
+    raw = {"channel": "C024BE91L", "team_url": "https://acme.slack.com",
+           "message": {"type": "message", "user": "U1", "ts": f"{int(at(5).timestamp())}.000100",
+                       "text": f"{long_line.strip()}\nPlease send affected customers the macro."}}  # fmt: skip
+    slack = map_slack(raw)
+    assert slack is not None and slack.title.endswith("…") and slack.body.startswith(slack.title[:-1])
+    entry = next(e for e in _assemble([_report(1, 0, "Card checkout fails"), slack]).entries if e.source == "slack")
+    assert entry.text.count("Engineering says the fix") == 4 and " — " not in entry.text  # the body, once
+    # a title that is not the start of the body is still shown before it
+    body = "Customers cannot pay by card since the deploy this morning"
+    titled = Evidence.model_validate({"id": "jira:issue:OPS-9", "title": "Checkout 500s", "body": body,
+                                      "created_at": at(6)})  # fmt: skip
+    jira = next(e for e in _assemble([titled]).entries if e.evidence_id == "jira:issue:OPS-9")
+    assert jira.text == f"Checkout 500s — {body}"
+
+
+def test_closed_hubspot_ticket_counts_as_solved() -> None:
+    """HubSpot statuses are stage labels; a closed stage reads "Closed" or "Closed: <label>"."""
+
+    def hubspot(n: int, status: str) -> Evidence:
+        return _report(n, n, f"Checkout fails with error 500 for account {n}", source="hubspot", status=status)
+
+    zendesk = _report(
+        9, 0, "Card payments fail at checkout with a 500 error",
+        activities=[{"at": at(50), "type": "status_change", "from_status": "open", "to_status": "solved"}],
+    )
+    for closed in ("Closed", "Closed: Won't fix"):
+        result = _assemble([zendesk, hubspot(1, closed), hubspot(2, "Closed")])
+        assert result.resolved_at == at(50)  # the last open report solved: every report is now
+        assert [e.type for e in result.entries if e.status] == ["resolution"]
+    waiting = _assemble([zendesk, hubspot(1, "Waiting on us")])
+    assert waiting.resolved_at is None and [e.type for e in waiting.entries if e.status] == ["status_change"]
+    assert is_resolved_status("Closed: Won't fix") and is_resolved_status("Resolved (duplicate)")
+    assert not any(is_resolved_status(s) for s in ("Waiting on us", "New", "Closedown", "4"))

@@ -7,29 +7,46 @@ so each page is stored with its own cursor (`GTE` that value next time, minus a 
 pages through at most 10,000 results: near the cap a new query starts at the last value seen (the
 boundary's ids are not yielded twice); when a whole window shares one timestamp it is walked by id.
 https://developers.hubspot.com/docs/api/crm/search
+
+Once per run, ticket envelopes get their stage label and closed flag (`GET /crm/v3/pipelines/tickets`),
+and note envelopes their owner (`GET /crm/v3/owners/{id}`, once per owner); a 403 or 404 leaves them out.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from pydantic import Field, SecretStr, field_validator
 
 from caseline.connectors.auth import Bearer
 from caseline.connectors.base import Connector, Cursors, Page, SourceSettings
-from caseline.connectors.http import PageResult, VendorClient
-from caseline.connectors.hubspot_map import KEYS, map_record, millis
+from caseline.connectors.http import NotFoundResponse, PageResult, VendorClient
+from caseline.connectors.hubspot_map import (
+    KEYS,
+    contact_person,
+    iso_millis,
+    map_record,
+    millis,
+    owner_person,
+    search_body,
+    stage_table,
+)
 from caseline.connectors.paging import CursorParam, dig
 from caseline.connectors.retry import RateLimitSpec, json_field_is
+from caseline.errors import CredentialsError
 from caseline.evidence import Account, Evidence
-from caseline.timeparse import UTC, format_utc, utc_now
+from caseline.timeparse import utc_now
 
 __all__ = ["HubSpot", "HubSpotSettings"]
 
+log = logging.getLogger("caseline.connectors")
+
 SEARCH, LIST = "/crm/v3/objects/{}/search", "/crm/v3/objects/{}"
+PIPELINES, OWNER = "/crm/v3/pipelines/tickets", "/crm/v3/owners/{}"
 ASSOCIATIONS = "/crm/v4/associations/{}/{}/batch/read"
 LIMIT, SEARCH_CAP, LOOKBACK_MS = 200, 10_000, 60_000  # lookback: the search index lags a few seconds
 STREAMS = ("companies", "contacts", "tickets", "notes")
@@ -41,7 +58,6 @@ PROPERTIES = {
                 "source_type", "createdate", "hs_lastmodifieddate", "closed_date"),
     "notes": ("hs_note_body", "hs_timestamp", "hubspot_owner_id", "createdate", "hs_lastmodifieddate"),
 }  # fmt: skip
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 AFTER_BODY = CursorParam("paging.next.after", body_path="after")
 AFTER_PARAM = CursorParam("paging.next.after", param="after")
 
@@ -74,13 +90,14 @@ class HubSpot(Connector[HubSpotSettings]):
         return VendorClient(self.name, self.settings.base_url, auth=Bearer(self.settings.token), limits=limits)
 
     async def fetch(self, api: VendorClient, cursor: Cursors) -> AsyncIterator[Page]:
-        started, contacts = utc_now(), dict[str, dict[str, Any]]()
+        started, contacts, names = utc_now(), dict[str, dict[str, Any]](), _Names(api)
         for stream in STREAMS:
             async for records, value, final in self._search(api, stream, cursor.get(stream) or {}, started):
                 if stream == "contacts":
-                    contacts.update((str(r["id"]), _person(r)) for r in records if r.get("id"))
+                    contacts.update((str(r["id"]), contact_person(r)) for r in records if r.get("id"))
                 items = await self._associate(api, stream, records, contacts) if stream in LINKED else (
                     [{KEYS[stream]: r} for r in records])  # fmt: skip
+                await names.fill(stream, items)
                 yield Page(stream, items, value, final)
         for stream in LINKED:
             async for page in self._archived(api, stream, cursor.get(f"{stream}_archived") or {}, started):
@@ -107,7 +124,7 @@ class HubSpot(Connector[HubSpotSettings]):
         boundary: set[str] = set()  # ids at `start` already yielded by the previous window
         frozen: int | None = None  # the cursor never passes a record that could not be read
         while True:
-            body = _query(prop, start, by_id, PROPERTIES[stream] + self._extra(stream), self.page_size)
+            body = search_body(prop, start, by_id, PROPERTIES[stream] + self._extra(stream), self.page_size)
             seen, last, last_id, at_last, more = 0, start, by_id or 0, set(boundary), False
             pages = cast(AsyncGenerator[PageResult, None], api.paginate(
                 SEARCH.format(stream), method="POST", json=body, items="results", paginator=AFTER_BODY))  # fmt: skip
@@ -124,7 +141,7 @@ class HubSpot(Connector[HubSpotSettings]):
                         last_id = max(last_id, int(rid)) if rid.isdigit() else last_id
                         if not (rid in boundary and value == start):
                             fresh.append(r)
-                    covered = {"modified": _iso(min(last if frozen is None else frozen, ceiling))}
+                    covered = {"modified": iso_millis(min(last if frozen is None else frozen, ceiling))}
                     yield fresh, covered, by_id is None and not dig(page.json, "paging.next.after")
                     if more := seen + self.page_size > self.search_cap and bool(dig(page.json, "paging.next.after")):
                         break
@@ -172,7 +189,7 @@ class HubSpot(Connector[HubSpotSettings]):
             body = {"filterGroups": [{"filters": [wanted]}], "properties": list(PROPERTIES["contacts"]), "limit": 100}
             answer = await api.post_json(SEARCH.format("contacts"), json=body)
             found = answer.get("results") or [] if isinstance(answer, Mapping) else []
-            contacts.update((str(r["id"]), _person(r)) for r in found if isinstance(r, Mapping) and r.get("id"))
+            contacts.update((str(r["id"]), contact_person(r)) for r in found if isinstance(r, Mapping) and r.get("id"))
 
     async def _archived(
         self, api: VendorClient, stream: str, held: Mapping[str, Any], started: datetime
@@ -189,8 +206,54 @@ class HubSpot(Connector[HubSpotSettings]):
                 stop = millis(held.get("archived_at")) or since  # read this list again next time
             final = not dig(page.json, "paging.next.after")
             items = [{KEYS[stream]: r} for r in gone if (stamps[id(r)] or since) >= since]
-            value = {"archived_at": _iso(min(high, stop))} if final else None
+            value = {"archived_at": iso_millis(min(high, stop))} if final else None
             yield Page(f"{stream}_archived", items, value, final)
+
+
+class _Names:
+    """Stage labels for tickets and owners for notes, each read at most once per run."""
+
+    def __init__(self, api: VendorClient) -> None:
+        self.api, self.denied = api, set[str]()  # what a 403 refused (a token without that scope)
+        self.stages: dict[str, dict[str, Any]] | None = None
+        self.owners: dict[str, dict[str, Any] | None] = {}
+
+    async def fill(self, stream: str, items: list[dict[str, Any]]) -> None:
+        """Ticket envelopes get `stage`, note envelopes `owner` (left out when unknown)."""
+        table: Mapping[str, Any]
+        if stream == "tickets" and items:
+            if self.stages is None:
+                self.stages = stage_table(await self._get("ticket stage labels", PIPELINES, archived="false"))
+            table, key, path = self.stages, "stage", "ticket.properties.hs_pipeline_stage"
+        elif stream == "notes":
+            key, path = "owner", "note.properties.hubspot_owner_id"
+            missing = sorted({str(v) for i in items if (v := dig(i, path))} - set(self.owners))
+            self.owners.update(zip(missing, await self.api.gather_each(self._owner, missing), strict=True))
+            table = self.owners
+        else:
+            return
+        for item in items:
+            if (found := table.get(str(dig(item, path)))) is not None:
+                item[key] = found
+
+    async def _owner(self, owner_id: str) -> dict[str, Any] | None:
+        """A deactivated user is only listed among the archived owners."""
+        found = await self._get("note authors", OWNER.format(owner_id), archived="false")
+        return owner_person(found or await self._get("note authors", OWNER.format(owner_id), archived="true"))
+
+    async def _get(self, what: str, path: str, **params: str) -> Any:
+        """None for a 404, and for a 403 (logged once; that lookup is not tried again this run)."""
+        if what in self.denied:
+            return None
+        try:
+            return await self.api.get_json(path, params=params)
+        except NotFoundResponse:
+            return None
+        except CredentialsError as exc:
+            if what not in self.denied:
+                log.warning("hubspot: %s left unknown: %s", what, exc)
+            self.denied.add(what)
+            return None
 
 
 async def _links(api: VendorClient, source: str, target: str, ids: list[str]) -> dict[str, list[str]]:
@@ -203,25 +266,3 @@ async def _links(api: VendorClient, source: str, target: str, ids: list[str]) ->
         to = [str(t["toObjectId"]) for t in result.get("to") or [] if t.get("toObjectId") is not None]
         found[str(dig(result, "from.id"))] = to
     return found
-
-
-def _query(prop: str, start: int, by_id: int | None, properties: tuple[str, ...], limit: int) -> dict[str, Any]:
-    if by_id is None:
-        filters, sort = [{"propertyName": prop, "operator": "GTE", "value": str(start)}], prop
-    else:
-        filters = [{"propertyName": prop, "operator": "EQ", "value": str(start)},
-                   {"propertyName": "hs_object_id", "operator": "GT", "value": str(by_id)}]  # fmt: skip
-        sort = "hs_object_id"
-    return {"filterGroups": [{"filters": filters}], "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
-            "properties": list(properties), "limit": limit}  # fmt: skip
-
-
-def _person(contact: Mapping[str, Any]) -> dict[str, Any]:
-    p = contact.get("properties") or {}
-    name = " ".join(str(p[k]).strip() for k in ("firstname", "lastname") if p.get(k)) or None
-    company = p.get("associatedcompanyid")
-    return {"id": str(contact.get("id")), "email": p.get("email"), "name": name, "company": company}
-
-
-def _iso(ms: int) -> str:
-    return format_utc(EPOCH + timedelta(milliseconds=ms)) or ""

@@ -15,7 +15,8 @@ Typing rules (one entry per evidence creation and per activity):
   `comment`
 - a status change → `escalation` when it enters an escalated status (`escalated…`); `resolution` when
   a Jira/Linear issue reaches solved/closed/done/completed/resolved, or when a report's change makes
-  *all* the incident's reports solved; otherwise `status_change`
+  *all* the incident's reports solved; otherwise `status_change`. A status counts as solved by its first
+  word, so vendor labels qualify it freely ("Closed: Won't fix", a HubSpot closed pipeline stage)
 
 Deduplication: the same words often appear twice (a Zendesk comment mirrored into Slack by an
 integration, a customer's text pasted into a Jira description, a Slack thread synced into Linear).
@@ -42,14 +43,17 @@ deduplication so a collapsed mirror never hides a customer update or an escalati
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Literal
 
-from rapidfuzz import fuzz, process
+import numpy as np
+from rapidfuzz import fuzz
+from threadpoolctl import threadpool_limits
 
 from caseline.config.models import AlertSettings, Settings, TimelineSettings
 from caseline.correlate.threshold import detected_at as threshold_detected_at
@@ -94,6 +98,7 @@ MilestoneKind = Literal["first_report", "detection", "escalation", "customer_upd
 
 ENGINEERING_SOURCES: frozenset[str] = frozenset({"jira", "linear"})
 RESOLVED_STATUSES: frozenset[str] = frozenset({"solved", "closed", "done", "completed", "resolved"})
+_FIRST_WORD = re.compile(r"[a-z]+")
 ESCALATED_PREFIX = "escalat"  # "escalated", "Escalated to engineering", "escalation"
 DEDUP_THRESHOLD = 90.0
 _MIN_MATCH_CHARS = 15  # "thanks", "+1", "any update?" are not mirrors of each other
@@ -112,7 +117,10 @@ def _norm_status(value: str | None) -> str:
 
 
 def is_resolved_status(value: str | None) -> bool:
-    return _norm_status(value) in RESOLVED_STATUSES
+    """A status is resolved when its first word is one of `RESOLVED_STATUSES`: "Solved", "closed", "Done",
+    and also labels that qualify it, such as "Closed: Won't fix" or "Resolved (duplicate)"."""
+    first = _FIRST_WORD.match(_norm_status(value))
+    return first is not None and first.group() in RESOLVED_STATUSES
 
 
 def is_escalated_status(value: str | None) -> bool:
@@ -414,11 +422,18 @@ def type_entries(evidence: Sequence[Evidence]) -> list[Entry]:
 
 
 def _created_text(item: Evidence) -> str:
-    """`title — body` (or whichever exists): what the item said when it was created."""
+    """`title — body` (or whichever exists): what the item said when it was created. A title that is just
+    the start of the body (a Slack message's first line, cut with "…") is not said twice."""
     title, body = item.title.strip(), item.body.strip()
-    if title and body and not body.startswith(title):
+    if title and body and not _starts_with(body, title):
         return f"{title} — {body}"
     return body or title
+
+
+def _starts_with(body: str, title: str) -> bool:
+    """Whether `title`, less a trailing ellipsis, begins `body` (whitespace folded in both)."""
+    stem = " ".join(title.removesuffix("…").removesuffix("...").split())
+    return bool(stem) and " ".join(body.split()).startswith(stem)
 
 
 def _match_texts(*texts: str) -> tuple[str, ...]:
@@ -508,44 +523,27 @@ def _resolution(entries: Sequence[Entry], evidence: Sequence[Evidence]) -> tuple
 
 
 # ---- deduplication -------------------------------------------------------------------------------
-class _Window:
-    """Recent normalized texts of one source within the dedup window (appended in time order)."""
-
-    __slots__ = ("groups", "lo", "texts", "times")
-
-    def __init__(self) -> None:
-        self.texts: list[str] = []
-        self.times: list[datetime] = []
-        self.groups: list[int] = []
-        self.lo = 0
-
-    def add(self, at: datetime, texts: Iterable[str], group: int) -> None:
-        for text in texts:
-            self.texts.append(text)
-            self.times.append(at)
-            self.groups.append(group)
-
-    def advance(self, since: datetime) -> None:
-        while self.lo < len(self.times) and self.times[self.lo] < since:
-            self.lo += 1
-
-
 def deduplicate(entries: Sequence[Entry], *, window: timedelta, threshold: float = DEDUP_THRESHOLD) -> list[Entry]:
     """Collapse near-identical entries from different sources within `window` (see module docstring).
 
-    Each entry is compared only with other sources' recent texts (mirrors cross tools), which keeps
-    a busy incident fast. The input entries are not changed: a changed entry is a copy."""
+    Entries are taken in time order; each joins the best-scoring earlier group (among the recent texts of
+    other sources, the best 8 per source and text, ties to the first seen) that has no item of its source
+    yet. The scores are found up front for the whole list (`_Texts`), so a busy window costs one pass of
+    matrix arithmetic instead of a comparison per pair. The input entries are not changed: a changed entry
+    is a copy."""
     ordered = sorted(entries, key=lambda e: (e.at, e.seq))
+    texts = _Texts(ordered, window, threshold)
     kept: list[Entry] = []
     sources: list[set[str]] = []  # per kept entry: the sources already in its group
-    windows: dict[str, _Window] = {}
-    for entry in ordered:
-        group = _find_group(entry, windows, sources, window, threshold) if entry.match else None
-        own = windows.setdefault(entry.source, _Window())
+    group_of: dict[int, int] = {}  # text position → its group, for the texts later entries may match
+    seen: dict[str, int] = {}  # sources in order of first appearance: the order they are searched in
+    for i, entry in enumerate(ordered):
+        group = _find_group(i, entry, texts, group_of, sources, seen) if entry.match else None
+        seen.setdefault(entry.source, len(seen))
         if group is None:
             kept.append(entry)
             sources.append({entry.source})
-            own.add(entry.at, entry.match, len(kept) - 1)
+            group_of.update(dict.fromkeys(texts.positions(i), len(kept) - 1))
             continue
         held = kept[group]
         if held.type != entry.type and held.type in _PROTECTED and entry.type in _PROTECTED:
@@ -560,34 +558,112 @@ def deduplicate(entries: Sequence[Entry], *, window: timedelta, threshold: float
             primary, also=[*primary.also, Link(other.source, other.evidence_id, other.url), *other.also]
         )
         sources[group].add(entry.source)
-        own.add(entry.at, entry.match, group)
+        group_of.update(dict.fromkeys(texts.positions(i), group))
     kept.sort(key=lambda e: (e.at, e.seq))
     return kept
 
 
 def _find_group(
-    entry: Entry, windows: Mapping[str, _Window], sources: Sequence[set[str]], window: timedelta, threshold: float
+    i: int, entry: Entry, texts: _Texts, group_of: Mapping[int, int], sources: Sequence[set[str]],
+    seen: Mapping[str, int],
 ) -> int | None:
     """The best-matching group, among other sources' recent texts, that has no item of this source yet."""
-    since = entry.at - window
+    per_source: dict[str, list[list[tuple[float, int]]]] = {}
+    for k, position in enumerate(texts.positions(i)):
+        for other, score in texts.hits[position]:
+            if other in group_of:  # only texts that were kept or joined a group are matched against
+                per_source.setdefault(texts.sources[other], [[] for _ in entry.match])[k].append((-score, other))
     best: tuple[float, int] | None = None
-    for source, recent in windows.items():
-        if source == entry.source:
-            continue
-        recent.advance(since)
-        if recent.lo == len(recent.texts):
-            continue
-        choices = recent.texts[recent.lo :]
-        for text in entry.match:
-            for _, score, index in process.extract(text, choices, scorer=fuzz.ratio, score_cutoff=threshold,
-                                                   limit=8):
-                group = recent.groups[recent.lo + index]
+    for source in sorted(per_source, key=seen.__getitem__):
+        for found in per_source[source]:
+            for negative, other in sorted(found)[:8]:  # best score first, ties: the first seen
+                group = group_of[other]
                 if entry.source in sources[group]:
                     continue
-                if best is None or score > best[0]:
-                    best = (score, group)
+                if best is None or -negative > best[0]:
+                    best = (-negative, group)
                 break
     return best[1] if best else None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_BIN = np.full(128, 28, dtype=np.intp)  # character → bin: a–z one each, digits, space, everything else
+_BIN[np.frombuffer(b"abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)] = np.arange(26)
+_BIN[np.frombuffer(b"0123456789", dtype=np.uint8)] = 26
+_BIN[ord(" ")] = 27
+_BINS, _MAX_LEVELS, _APART = 29, 32, 1e9
+_ROWS, _COLUMNS = 512, 8192  # block of the pair matrix computed at once
+
+
+class _Texts:
+    """Every entry's match texts, numbered in time order, and for each text the earlier texts of other
+    sources within the window that score at least the threshold: `hits[position] = [(other, score)]`.
+
+    Candidates are pruned exactly before rapidfuzz scores them. `fuzz.ratio` is 200·LCS/(|a|+|b|), and
+    the longest common subsequence of two texts can use each character at most as often as the rarer
+    text has it, so LCS ≤ Σ_c min(count_a(c), count_b(c)) (over any grouping of characters into bins).
+    That sum is a dot product of "ladder" vectors (bin c at level k is 1 when the text has more than k
+    of c), so one matrix product bounds a whole block of pairs; counts above a bin's last level add at
+    most half their total. Pairs whose bound is below threshold/200·(|a|+|b|) cannot reach the
+    threshold and are never scored; the rest are scored exactly as before."""
+
+    def __init__(self, ordered: Sequence[Entry], window: timedelta, threshold: float) -> None:
+        self.starts = [0]
+        texts: list[str] = []
+        owners: list[int] = []
+        for i, entry in enumerate(ordered):
+            texts.extend(entry.match)
+            owners.extend([i] * len(entry.match))
+            self.starts.append(len(texts))
+        self.texts = texts
+        self.sources = [ordered[o].source for o in owners]
+        self.hits: list[list[tuple[int, float]]] = [[] for _ in texts]
+        if len(texts) > 1:
+            self._score(ordered, owners, window, threshold)
+
+    def positions(self, i: int) -> range:
+        return range(self.starts[i], self.starts[i + 1])
+
+    def _score(self, ordered: Sequence[Entry], owners: list[int], window: timedelta, threshold: float) -> None:
+        step = timedelta(microseconds=1)
+        at = np.array([(ordered[o].at - _EPOCH) // step for o in owners], dtype=np.int64)
+        lo = np.searchsorted(at, at - window // step, side="left")  # the first text inside the window
+        hi = np.array([self.starts[o] for o in owners], dtype=np.int64)  # earlier entries' texts end here
+        rows, columns = self._ladders(threshold)
+        with threadpool_limits(limits=1, user_api="blas"):  # blocks this size gain little from threads,
+            self._blocks(rows, columns, lo, hi, threshold)  # and lose a lot when the CPUs are busy
+
+    def _blocks(self, rows: np.ndarray, columns: np.ndarray, lo: np.ndarray, hi: np.ndarray, threshold: float) -> None:
+        for q0 in range(0, len(self.texts), _ROWS):
+            q1 = min(len(self.texts), q0 + _ROWS)
+            for c0 in range(int(lo[q0]), int(hi[q1 - 1]), _COLUMNS):
+                c1 = min(int(hi[q1 - 1]), c0 + _COLUMNS)
+                qs, ps = np.nonzero(rows[q0:q1] @ columns[c0:c1].T >= -1.0)  # margin ≥ 0, less rounding
+                qs += q0
+                ps += c0
+                inside = (ps >= lo[qs]) & (ps < hi[qs])
+                for q, p in zip(qs[inside].tolist(), ps[inside].tolist(), strict=True):
+                    score = fuzz.ratio(self.texts[q], self.texts[p], score_cutoff=threshold)
+                    if score >= threshold:
+                        self.hits[q].append((p, score))
+
+    def _ladders(self, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column vectors whose product is `bound − threshold/200·(|a|+|b|)` for two texts of
+        different sources, and hugely negative for two of the same source."""
+        n = len(self.texts)
+        lengths = np.fromiter(map(len, self.texts), dtype=np.int64, count=n)
+        codes = np.frombuffer("".join(self.texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        cells = np.repeat(np.arange(n), lengths) * _BINS + _BIN[np.minimum(codes, 127)]
+        counts = np.bincount(cells, minlength=n * _BINS).reshape(n, _BINS)
+        levels = np.clip(np.percentile(counts, 95, axis=0).astype(np.int64), 1, _MAX_LEVELS)
+        capped = np.minimum(counts, levels)
+        level = np.arange(int(levels.sum())) - np.repeat(np.cumsum(levels) - levels, levels)
+        ladder = (capped[:, np.repeat(np.arange(_BINS), levels)] > level).astype(np.float32)
+        linear = ((counts - capped).sum(axis=1) / 2 - threshold / 200 * lengths).astype(np.float32)[:, None]
+        names = {s: k for k, s in enumerate(dict.fromkeys(self.sources))}
+        source = np.eye(len(names), dtype=np.float32)[[names[s] for s in self.sources]]
+        ones = np.ones((n, 1), dtype=np.float32)
+        return np.hstack([ladder, linear, ones, -_APART * source]), np.hstack([ladder, ones, linear, source])
 
 
 def _similar(text: str, held: Entry, threshold: float) -> bool:

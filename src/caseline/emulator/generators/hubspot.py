@@ -79,12 +79,20 @@ def build(world: World, cast: Cast, counts: Mapping[str, int], rng: random.Rando
         out.link("tickets", ticket_id, "contacts", contacts[person.email])
         if person.company is not None:
             out.link("tickets", ticket_id, "companies", companies[person.company])
-    for _ in range(notes):
+    owners = [str(51_000_001 + i) for i in range(len(cast.agents))] if notes else []
+    for i, (owner_id, agent) in enumerate(zip(owners, cast.agents, strict=True)):  # who wrote the notes
+        first, _, last = agent.name.partition(" ")
+        world._put("hubspot", "owners", {"id": owner_id, "email": agent.email, "type": "PERSON", "firstName": first,
+                                         "lastName": last, "userId": 9_100_001 + i})  # fmt: skip
+    for n in range(notes):
         if opened:
             parent_type, (parent, since) = "tickets", rng.choice(opened)
         else:
             parent_type, parent, since = "companies", rng.choice(companies), cast.ago(rng, 1, 30)
         when = millis(cast.later(rng, since))
         body = f"<p>{cast.reply(rng)}</p>"
-        note_id = out.put("notes", {"hs_note_body": body, "hs_timestamp": iso_millis(when)}, when, when)
+        properties = {"hs_note_body": body, "hs_timestamp": iso_millis(when)}
+        if owners:  # in turn, not drawn: the other generated data stays what it was for a seed
+            properties["hubspot_owner_id"] = owners[n % len(owners)]
+        note_id = out.put("notes", properties, when, when)
         out.link("notes", note_id, parent_type, parent)

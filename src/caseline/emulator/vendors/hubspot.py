@@ -1,7 +1,10 @@
-"""HubSpot CRM as documented: v3 object search and lists, v4 association batch reads.
+"""HubSpot CRM as documented: v3 object search and lists, v4 association batch reads, ticket pipelines, owners.
 
 World collections: `companies`, `contacts`, `tickets`, `notes` (records `{id, properties, createdAt, updatedAt,
-archived}`) and `associations` (`{fromObjectType, fromObjectId, toObjectType, toObjectId}`, read both ways).
+archived}`), `associations` (`{fromObjectType, fromObjectId, toObjectType, toObjectId}`, read both ways),
+`pipelines` (ticket pipelines `{id, label, displayOrder, stages: [{id, label, displayOrder, metadata}]}`; when
+the world has none, HubSpot's default "Support Pipeline" `0` with stages `1`–`4`, `4` closed, is served) and
+`owners` (`{id, email, firstName, lastName, userId, archived}`, what `hubspot_owner_id` names).
 Settings: `search_cap` (results one search query may page through; 10,000 in the docs).
 """
 
@@ -36,6 +39,8 @@ if TYPE_CHECKING:
 SEARCH_DOC = "https://developers.hubspot.com/docs/api/crm/search"
 LIMITS_DOC = "https://developers.hubspot.com/docs/api/usage-details"
 ASSOCIATIONS_DOC = "https://developers.hubspot.com/docs/api/crm/associations"
+PIPELINES_DOC = "https://developers.hubspot.com/docs/api/crm/pipelines"
+OWNERS_DOC = "https://developers.hubspot.com/docs/api/crm/owners"
 
 OBJECT_TYPES = ("companies", "contacts", "tickets", "notes")
 
@@ -64,6 +69,24 @@ DEFAULT_PROPERTIES = {
 }
 
 
+# PIPELINES_DOC: every portal starts with this ticket pipeline; stage ids are what `hs_pipeline_stage` holds.
+DEFAULT_TICKET_PIPELINES: tuple[Record, ...] = (
+    {
+        "id": "0",
+        "label": "Support Pipeline",
+        "displayOrder": 0,
+        "stages": [
+            {"id": stage_id, "label": label, "displayOrder": order,
+             "metadata": {"ticketState": "CLOSED" if closed else "OPEN", "isClosed": "true" if closed else "false"}}
+            for order, (stage_id, label, closed) in enumerate(
+                [("1", "New", False), ("2", "Waiting on contact", False), ("3", "Waiting on us", False),
+                 ("4", "Closed", True)]
+            )
+        ],
+    },
+)  # fmt: skip
+
+
 def modified_property(object_type: str) -> str:
     """Contacts keep their change time in `lastmodifieddate`, everything else in `hs_lastmodifieddate`."""
     return "lastmodifieddate" if object_type == "contacts" else "hs_lastmodifieddate"
@@ -71,7 +94,7 @@ def modified_property(object_type: str) -> str:
 
 class HubSpot(Vendor):
     name = "hubspot"
-    collections = (*OBJECT_TYPES, "associations")
+    collections = (*OBJECT_TYPES, "associations", "pipelines", "owners")
     default_settings = {"search_cap": 10_000}
 
     def encode_time(self, key: str, when: datetime) -> Any:
@@ -83,6 +106,18 @@ class HubSpot(Vendor):
         return super().record_id(collection, record)
 
     def normalize(self, world: World, collection: str, record: Record) -> None:
+        if collection in ("pipelines", "owners"):
+            record["id"] = str(record["id"])
+            stamp = record.get("createdAt") or iso_millis(world.now)
+            record.setdefault("createdAt", stamp)
+            record.setdefault("updatedAt", stamp)
+            record.setdefault("archived", False)
+            for order, stage in enumerate(record.get("stages") or []):
+                stage["id"] = str(stage["id"])
+                stage.setdefault("displayOrder", order)
+                stage.setdefault("metadata", {"ticketState": "OPEN", "isClosed": "false"})
+                stage.setdefault("archived", False)
+            return
         if collection == "associations":
             for side in ("from", "to"):
                 if record.get(f"{side}ObjectType") not in OBJECT_TYPES:
@@ -108,6 +143,10 @@ class HubSpot(Vendor):
     def touch(self, world: World, collection: str, record: Record, when: datetime, before: Record) -> None:
         if collection == "associations":
             return
+        if collection in ("pipelines", "owners"):
+            record["updatedAt"] = iso_millis(when)
+            self.normalize(world, collection, record)
+            return
         stamp = iso_millis(when)
         record["updatedAt"] = stamp
         record["properties"][modified_property(collection)] = stamp
@@ -115,7 +154,7 @@ class HubSpot(Vendor):
 
     def delete(self, world: World, collection: str, key: str, when: datetime) -> None:
         table = world.table(self.name, collection)
-        if collection == "associations":
+        if collection in ("associations", "pipelines"):
             table.pop(key)
             return
         # Deleted records are archived: gone from search, listed by GET …?archived=true (SEARCH_DOC).
@@ -463,3 +502,51 @@ def read_associations(world: World, req: Request) -> Response:
         response["numErrors"] = len(errors)
         response["errors"] = errors
     return Response(207 if errors else 200, response)
+
+
+# --- pipelines and owners ----------------------------------------------------------------------------
+
+
+def _bool_arg(req: Request, name: str) -> bool:
+    return (req.arg(name) or "false").lower() == "true"
+
+
+# PIPELINES_DOC: GET /crm/v3/pipelines/{objectType} → {results: [pipeline]}, stages in display order.
+@VENDOR.route("GET", "/crm/v3/pipelines/{object_type}")
+def list_pipelines(world: World, req: Request) -> Response:
+    object_type = req.params["object_type"]
+    if object_type not in ("tickets", "0-5", "deals", "0-3"):
+        raise _error(400, "VALIDATION_ERROR", f"Unable to infer object type from: {object_type}")
+    if object_type in ("deals", "0-3"):
+        return Response(200, {"results": []})
+    stored = list(world.table("hubspot", "pipelines").values())
+    pipelines = copy.deepcopy(stored) if stored else [_stamped(p, world) for p in DEFAULT_TICKET_PIPELINES]
+    archived = _bool_arg(req, "archived")
+    results = []
+    for pipeline in sorted(pipelines, key=lambda p: (p.get("displayOrder", 0), p.get("label", ""))):
+        if bool(pipeline.get("archived")) != archived:
+            continue
+        stages = [s for s in pipeline.get("stages") or [] if bool(s.get("archived")) == archived]
+        pipeline["stages"] = sorted(stages, key=lambda s: (s.get("displayOrder", 0), s.get("label", "")))
+        results.append(pipeline)
+    return Response(200, {"results": results})
+
+
+def _stamped(pipeline: Record, world: World) -> Record:
+    """A default pipeline with the times and flags every stored one has."""
+    record = copy.deepcopy(pipeline)
+    VENDOR.normalize(world, "pipelines", record)
+    return record
+
+
+# OWNERS_DOC: GET /crm/v3/owners/{ownerId}?idProperty=id|userId&archived=false; 404 when not found.
+@VENDOR.route("GET", "/crm/v3/owners/{owner_id}")
+def get_owner(world: World, req: Request) -> Response:
+    wanted, by = req.params["owner_id"], req.arg("idProperty") or "id"
+    if by not in ("id", "userId"):
+        raise _error(400, "VALIDATION_ERROR", f"idProperty must be id or userId, not {by!r}")
+    archived = _bool_arg(req, "archived")
+    for owner in world.table("hubspot", "owners").values():
+        if str(owner.get(by)) == wanted and bool(owner.get("archived")) == archived:
+            return Response(200, copy.deepcopy(owner))
+    raise _error(404, "OBJECT_NOT_FOUND", f"Owner {wanted} not found")
