@@ -108,3 +108,28 @@ async def test_concurrent_requests_queue_one_interval_apart() -> None:
     budget._sleep = sleep
     await asyncio.gather(*(budget.acquire("/search") for _ in range(4)))
     assert sorted(waits) == [0.2, 0.4, 0.6]  # the first goes at once, the others take the next slots
+
+
+async def test_requests_in_flight_count_against_what_is_left() -> None:
+    t = FakeTime()
+    spec = RateLimitSpec(remaining="X-RateLimit-Remaining", reset="X-RateLimit-Reset", floor=1)
+    budget = _budget(spec, t)
+    budget.update(_response(**{"X-RateLimit-Remaining": "4", "X-RateLimit-Reset": str(int(t.now) + 10)}))
+    for _ in range(3):  # 4 left: three more may go out before anyone answers
+        await budget.acquire("/tickets/1/comments")
+    assert t.sleeps == [] and budget.in_flight == 3
+    await budget.acquire("/tickets/2/comments")  # 4 − 3 in flight = 1 left: at the floor, wait for the reset
+    assert t.sleeps == [10.0]
+
+
+async def test_answered_and_failed_requests_stop_counting_as_in_flight(router: respx.MockRouter) -> None:
+    router.get("https://api.intercom.io/contacts").mock(
+        side_effect=[httpx.Response(200, json={}, headers={"X-RateLimit-Remaining": "9"}), httpx.ConnectError("down")]
+    )
+    spec = RateLimitSpec(remaining="X-RateLimit-Remaining", reset="X-RateLimit-Reset")
+    async with VendorClient("intercom", "https://api.intercom.io", limits=spec) as api:
+        await api.request("GET", "/contacts")
+        assert api.budget.in_flight == 0
+        with pytest.raises(httpx.ConnectError):
+            await api._attempt("GET", api._url("/contacts"), None, None, "/contacts")
+        assert api.budget.in_flight == 0

@@ -3,7 +3,9 @@
 One `Budget` per source per run. After each response `update()` reads the remaining/reset headers
 declared in the vendor's `RateLimitSpec`; before each request `acquire(path)` sleeps until the reset when
 remaining ≤ floor, and keeps a minimum interval between requests to rate-limited paths (Zendesk's
-incremental exports: 10/min; HubSpot search: ~5/s). A 429 still goes through the retry path.
+incremental exports: 10/min; HubSpot search: ~5/s). Requests sent but not yet answered (`release()`) count
+against what is left: with 8 child fetches in flight, "2 remaining" means the window is already spent.
+A 429 still goes through the retry path.
 
 `set_throttling(False)` turns this off process-wide (the local emulator has no real limits).
 """
@@ -65,6 +67,7 @@ class Budget:
         self.remaining: int | None = None
         self.reset_at: float | None = None  # wall-clock epoch seconds
         self.hold_until: float | None = None  # monotonic: every request waits after a throttle signal
+        self.in_flight = 0  # acquired, not yet released: the vendor has not counted them in `remaining` yet
         self._last: dict[str, float] = {}
 
     def hold(self, seconds: float) -> None:
@@ -86,6 +89,10 @@ class Budget:
             if seconds is not None:
                 self.reset_at = self._wall() + seconds
 
+    def release(self) -> None:
+        """A request acquired earlier got its answer (or failed): it no longer counts as in flight."""
+        self.in_flight = max(0, self.in_flight - 1)
+
     def _intervals(self, path: str) -> list[tuple[str, float]]:
         return [(p, s) for p, s in self.spec.min_interval.items() if s > 0 and _matches(path, p)]
 
@@ -96,15 +103,17 @@ class Budget:
         concurrent requests queue up one interval apart without holding a lock while they wait.
         """
         if not (self.enabled and _enabled):
+            self.in_flight += 1
             return
         now = self._clock()
         wait, reason = 0.0, ""
         if self.hold_until is not None and self.hold_until > now:
             wait, reason = self.hold_until - now, "the vendor asked to back off"
-        if self.remaining is not None and self.remaining <= self.spec.floor and self.reset_at is not None:
+        left = self.remaining - self.in_flight if self.remaining is not None else None
+        if left is not None and left <= self.spec.floor and self.reset_at is not None:
             until_reset = max(0.0, self.reset_at - self._wall())
             if until_reset > wait:
-                wait, reason = until_reset, f"{self.remaining} requests left until reset"
+                wait, reason = until_reset, f"{left} requests left until reset"
         for prefix, seconds in self._intervals(path):
             last = self._last.get(prefix)
             slot = max(now + wait, last + seconds if last is not None else now)
@@ -117,3 +126,4 @@ class Budget:
             await self._sleep(wait)
             if reason.endswith("until reset"):
                 self.remaining = None  # unknown until the next response says
+        self.in_flight += 1

@@ -185,7 +185,10 @@ class VendorClient:
         self, method: str, url: httpx.URL, params: Mapping[str, Any] | None, json: Any, shown: str
     ) -> httpx.Response:
         await self.budget.acquire(shown)
-        response = await self._client.request(method, url, params=params, json=json)
+        try:
+            response = await self._client.request(method, url, params=params, json=json)
+        finally:
+            self.budget.release()
         self.budget.update(response)
         log.debug("%s: %s %s → %d", self.source, method, shown, response.status_code)
         try:
