@@ -7,6 +7,7 @@ failed in part or whole, 2 bad usage or configuration); `--debug` adds the trace
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import traceback
 from pathlib import Path
@@ -59,7 +60,38 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 def settings_and_store(config: Path | None) -> tuple[Settings, Store]:
     """Load the configuration, then open the store it names (config errors come first, exit 2)."""
     settings = load_settings(config)
+    if logging.getLogger("httpx").isEnabledFor(logging.INFO):
+        _mask_http_log(settings)
     return settings, open_store(settings.store.url)
+
+
+class _HttpLogMask(logging.Filter):
+    """On the httpx logger itself, so it holds whatever handlers the operator set up: httpx logs every request
+    as `HTTP Request: POST <url> …` at INFO, and a Slack webhook URL is a secret, as is a token in a query
+    string (`export --post …?token=`). Found by tests/reliability/test_secrets.py."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__("caseline.mask")
+        from caseline.schedule import SecretFilter
+
+        self.secrets = SecretFilter(secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) > 1 and str(record.msg).startswith("HTTP Request"):
+            url = str(args[1])
+            record.args = (args[0], url.split("?", 1)[0] + ("?…" if "?" in url else ""), *args[2:])
+        return self.secrets.filter(record)
+
+
+def _mask_http_log(settings: Settings) -> None:
+    """Install (or replace) the mask for this configuration's secrets; only when httpx's INFO would show."""
+    from caseline.schedule import secrets_of
+
+    http_log = logging.getLogger("httpx")
+    for old in [f for f in http_log.filters if isinstance(f, _HttpLogMask)]:
+        http_log.removeFilter(old)
+    http_log.addFilter(_HttpLogMask(secrets_of(settings)))
 
 
 def print_json(value: Any) -> None:

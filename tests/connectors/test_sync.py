@@ -150,7 +150,8 @@ async def test_bad_items_are_counted_and_quarantined(sqlite_store: Store, monkey
         ("items", "alpha: item 2: missing created_at"),
         ("items", "alpha: KeyError in map: 'title'"),
     ]
-    assert sqlite_store.get_cursor("alpha", "items") == {"next": 2}  # bad items never hold the cursor back
+    # the cursor never moves past a quarantined item: the next sync reads it again (tests/reliability)
+    assert sqlite_store.get_cursor("alpha", "items") is None
 
 
 async def test_crash_between_pages_then_rerun_equals_uninterrupted_run(tmp_path: Any) -> None:
@@ -200,7 +201,8 @@ async def test_account_resolution_hook_runs_after_a_sync_that_stored_something(s
     await run_sync(settings, sqlite_store, connectors=REGISTRY, resolve_accounts=lambda s, c: calls.append((s, c)))
     assert calls == [(sqlite_store, settings)]
     await run_sync(settings, sqlite_store, connectors=REGISTRY, resolve_accounts=lambda s, c: calls.append((s, c)))
-    assert len(calls) == 1  # nothing new stored: nothing to resolve
+    # nothing new stored, still resolved: the run before may have been killed between its pages and this step
+    assert calls == [(sqlite_store, settings)] * 2
 
 
 async def test_async_account_resolver_is_awaited(sqlite_store: Store) -> None:

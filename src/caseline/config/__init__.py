@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
@@ -65,13 +66,32 @@ def load_settings(path: str | Path | None = None, *, env: Mapping[str, str] | No
         raw = tomllib.loads(file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config: {file}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:  # found by tests/reliability: it escaped as "unexpected", exit 1
+        raise ConfigError(f"config: {file}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise ConfigError(f"config: cannot read {file}: {exc.strerror}") from None
     return parse_settings(raw, env=env)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
 def parse_settings(raw: dict[str, Any], *, env: Mapping[str, str] | None = None) -> Settings:
-    """Validate a parsed TOML document (after `${ENV}` expansion)."""
+    """Validate a parsed TOML document (after `${ENV}` expansion); a problem is one ConfigError line.
+
+    Messages name keys, and TOML keys may hold any character: a quoted key with a newline made the error
+    two lines. Control characters are shown escaped (`\\n`).
+    """
+    try:
+        return _parse_settings(raw, env=env)
+    except ConfigError as exc:
+        text = str(exc)
+        if not _CONTROL.search(text):
+            raise
+        raise ConfigError(_CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), text)) from None
+
+
+def _parse_settings(raw: dict[str, Any], *, env: Mapping[str, str] | None = None) -> Settings:
     data = interpolate(raw, env=env)
     try:
         settings = Settings.model_validate(data)

@@ -81,7 +81,10 @@ class Intercom(Connector[IntercomSettings]):
     def map(self, raw: Mapping[str, Any]) -> Evidence | Account | None:
         """Pure: an envelope → Evidence (conversation, maybe a tombstone) | Account (company with a website)."""
         if isinstance(raw.get("company"), Mapping):
-            return _account(raw["company"])
+            try:  # a field of the wrong type is a bad item (MalformedItem), never another exception
+                return _account(raw["company"])
+            except (ValidationError, ValueError, TypeError, AttributeError) as exc:
+                raise MalformedItem(f"intercom: company {raw['company'].get('id')}: {first_line(exc)}") from None
         conversation = raw.get("conversation")
         if not isinstance(conversation, Mapping):
             raise MalformedItem(f"intercom: item with keys {sorted(raw)[:5]} is not a conversation or company")

@@ -52,7 +52,7 @@ def map_slack(raw: Mapping[str, Any]) -> Evidence | None:
         if message.get("subtype") in SKIPPED_SUBTYPES:
             return None
         return _message(channel, message, raw)
-    except (ValidationError, ValueError, TypeError, KeyError, InvalidOperation) as exc:
+    except (ValidationError, ValueError, TypeError, KeyError, AttributeError, InvalidOperation) as exc:
         ts = (raw.get("message") or raw.get("gone") or {}).get("ts")
         raise MalformedItem(f"slack: message {channel}:{ts}: {first_line(exc)}") from None
 

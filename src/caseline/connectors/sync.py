@@ -123,6 +123,11 @@ async def _sync_source(
 ) -> None:
     name = connector.name
     stream: str | None = None
+    # Streams with an item quarantined in this run keep their stored cursor for the rest of the run: once a
+    # cursor moves past an item that could not be read (a transient corruption, most often), no later sync
+    # reads it again and it is lost for good (Zendesk's export and Linear's watermark did exactly that).
+    # The next sync re-reads from the held cursor; idempotent upserts absorb what it reads twice.
+    held: set[str] = set()
     try:
         cursors: Mapping[str, Mapping[str, Any]] = {} if full else await write(partial(store.cursors, name))
         async with connector.client() as api:
@@ -139,14 +144,16 @@ async def _sync_source(
                             else (f"{name}: {type(exc).__name__} in map: {_one_line(exc)}")
                         )
                         report.failed += 1
+                        held.add(page.stream)
                         log.info("%s: item quarantined: %s", name, reason)
                         await write(partial(store.quarantine, source=name, stream=page.stream, reason=reason, raw=raw))
                         continue
                     if model is not None:
                         models.append(model)
                 report.fetched += len(page.items)
+                cursor = None if page.stream in held else page.cursor
                 saved = await write(
-                    partial(store.save_page, source=name, stream=page.stream, items=models, cursor=page.cursor)
+                    partial(store.save_page, source=name, stream=page.stream, items=models, cursor=cursor)
                 )
                 report.stored += int(saved)
                 _emit(progress, SyncProgress(name, page.stream, report.fetched, report.stored, report.failed))
@@ -208,7 +215,10 @@ async def run_sync(
                 name=f"sync:{name}",
             )
     resolver = default_account_resolver() if resolve_accounts is True else resolve_accounts or None
-    if resolver is not None and any(r.stored for r in reports.values()):
+    # Every run, not only when this one stored something: a sync killed after its pages landed but before
+    # this point left those items without an account, and the rerun (nothing new to store) never fixed them.
+    # resolve_all writes only what changed, so an idle run costs one read of the accounts' input columns.
+    if resolver is not None:
         if inspect.iscoroutinefunction(resolver):
             await resolver(store, settings)
         else:

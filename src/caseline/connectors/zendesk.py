@@ -90,14 +90,18 @@ class Zendesk(Connector[ZendeskSettings]):
     def map(self, raw: Mapping[str, Any]) -> Evidence | Account | None:
         """Pure: an envelope → Evidence (ticket) | Account (organization) | None (user)."""
         if isinstance(raw.get("organization"), Mapping):
-            return _account(raw["organization"])
+            try:  # a field of the wrong type is a bad item (MalformedItem), never another exception
+                return _account(raw["organization"])
+            except (ValidationError, ValueError, TypeError, AttributeError) as exc:
+                org_id = raw["organization"].get("id")
+                raise MalformedItem(f"zendesk: organization {org_id}: {first_line(exc)}") from None
         if isinstance(raw.get("user"), Mapping):
             return None  # users only name the people on tickets
         if not isinstance(raw.get("ticket"), Mapping):
             raise MalformedItem(f"zendesk: item with keys {sorted(raw)[:5]} is not a ticket or organization")
         try:
             return self._ticket(raw["ticket"], raw)
-        except (ValidationError, ValueError, TypeError, KeyError) as exc:
+        except (ValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise MalformedItem(f"zendesk: ticket {raw['ticket'].get('id')}: {first_line(exc)}") from None
 
     def _ticket(self, t: Mapping[str, Any], raw: Mapping[str, Any]) -> Evidence:

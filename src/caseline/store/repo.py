@@ -7,15 +7,18 @@ dicts). A stale copy (older `updated_at`) never overwrites a newer one, and an i
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, delete, func, or_, select, update
+from pydantic import BaseModel
+from sqlalchemy import Connection, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
 from caseline.evidence import Account, Evidence
@@ -35,6 +38,7 @@ from caseline.timeparse import utc_now
 __all__ = ["SaveResult", "Store"]
 
 _CHUNK = 500
+_DDL_LOCK_KEY = 0x63617365  # "case": the advisory lock that serializes create_all on PostgreSQL
 _EV = EvidenceRow.__table__  # type: ignore[attr-defined]
 _ACT = ActivityRow.__table__  # type: ignore[attr-defined]
 _LINK = LinkRow.__table__  # type: ignore[attr-defined]
@@ -48,6 +52,39 @@ _QUAR = QuarantineRow.__table__  # type: ignore[attr-defined]
 def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+# Code points no database here can hold: NUL (PostgreSQL text refuses it) and lone surrogates (not UTF-8:
+# sqlite3 and psycopg cannot encode them). One such character anywhere in an item (a title, a comment, the
+# raw payload) used to fail the whole page's transaction on every rerun, stopping that source for good.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(item: BaseModel) -> bool:
+    """Whether a model holds a NUL or a lone surrogate anywhere (pydantic's JSON encoder checks in one pass)."""
+    try:
+        return "\\u0000" in item.model_dump_json()
+    except ValueError:  # PydanticSerializationError: a lone surrogate cannot be encoded as UTF-8
+        return True
+
+
+def _storable(value: Any) -> Any:
+    """`value` with NUL dropped and lone surrogates replaced by U+FFFD in every string; the rest unchanged."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", value)
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
+
+
+M = TypeVar("M", Evidence, Account)
+
+
+def _storable_model(item: M) -> M:
+    """The item as the store can hold it: stored with what it has, never failing the page it came in."""
+    return type(item).model_validate(_storable(item.model_dump())) if _unstorable(item) else item
 
 
 class SaveResult(int):
@@ -74,7 +111,25 @@ class Store:
 
     # ---- schema and transactions -------------------------------------------------------------
     def create_all(self) -> None:
-        SQLModel.metadata.create_all(self.engine)
+        """Create the missing tables; safe when several processes open a fresh store at the same moment.
+
+        `create_all` checks "is the table there?" and then runs CREATE TABLE: two `caseline sync`s started
+        together on an empty database both saw no table and the second died (PostgreSQL: UniqueViolation on
+        pg_type; SQLite: "table … already exists"). PostgreSQL serializes the check and the DDL with a
+        transaction-scoped advisory lock; SQLite retries, and the retry sees the tables the other one made.
+        """
+        if self.dialect == "postgresql":
+            with self.engine.begin() as conn:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK_KEY})
+                SQLModel.metadata.create_all(conn)
+            return
+        for attempt in range(5):
+            try:
+                SQLModel.metadata.create_all(self.engine)
+                return
+            except OperationalError as exc:
+                if "already exists" not in str(exc) or attempt == 4:
+                    raise
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -97,6 +152,20 @@ class Store:
         )
         for chunk in _chunks(rows, 1000):
             conn.execute(stmt, list(chunk))
+
+    def _lock_writers(self, conn: Connection) -> None:
+        """Take the store-wide write lock for the rest of this transaction, before reading what a write decides on.
+
+        `_upsert_evidence` reads the stored versions (stale check, digest, moved ids) and `_upsert_accounts`
+        the stored accounts (merge) before writing. Between processes (two `caseline sync`s on one store) that
+        read used to happen before any lock, so both read the old row and the later commit overwrote a newer
+        copy with an older one (a lost update; the test saw it on SQLite and PostgreSQL). Locking the
+        change-sequence row first (a no-op update: a row lock on PostgreSQL, the write lock on SQLite) makes
+        read-decide-write atomic; `next_seq` later bumps the same row inside the same transaction.
+        """
+        seed = self._insert(_META).values(key="evidence_seq", value=0)
+        conn.execute(seed.on_conflict_do_nothing(index_elements=["key"]))
+        conn.execute(update(_META).where(_META.c.key == "evidence_seq").values(value=_META.c.value))
 
     def next_seq(self, conn: Connection, key: str = "evidence_seq") -> int:
         """Bump and return a counter inside the caller's transaction (this serializes writers)."""
@@ -146,6 +215,8 @@ class Store:
     def _upsert_evidence(self, conn: Connection, items: Sequence[Evidence]) -> SaveResult:
         if not items:
             return SaveResult(0)
+        self._lock_writers(conn)  # before the reads below (see `_lock_writers`)
+        items = [_storable_model(i) for i in items]
         latest: dict[str, Evidence] = {}
         for item in items:  # a page may repeat an item (export boundaries): keep the newest copy
             held = latest.get(item.id)
@@ -222,8 +293,9 @@ class Store:
     def _upsert_accounts(self, conn: Connection, accounts: Sequence[Account]) -> None:
         if not accounts:
             return
+        self._lock_writers(conn)  # the merge below reads the stored accounts
         merged: dict[str, Account] = {}
-        for account in accounts:
+        for account in map(_storable_model, accounts):
             merged[account.key] = merged[account.key].merged(account) if account.key in merged else account
         keys = list(merged)
         for chunk in _chunks(keys):
@@ -253,11 +325,11 @@ class Store:
             return {r.stream: dict(r.value) for r in rows}
 
     def quarantine(self, *, source: str, stream: str, reason: str, raw: Any) -> None:
-        safe_raw = raw if isinstance(raw, dict) else {"value": repr(raw)[:2000]}
+        safe_raw = _storable(raw if isinstance(raw, dict) else {"value": repr(raw)[:2000]})
         with self.transaction() as conn:
             conn.execute(
-                _QUAR.insert(), [{"source": source, "stream": stream, "reason": reason[:500], "raw": safe_raw,
-                                  "at": utc_now()}]
+                _QUAR.insert(), [{"source": source, "stream": stream, "reason": _storable(reason[:500]),
+                                  "raw": safe_raw, "at": utc_now()}]
             )
 
     def quarantined(self, source: str | None = None) -> list[dict[str, Any]]:
@@ -366,6 +438,12 @@ class Store:
     def accounts(self) -> list[Account]:
         with self.engine.connect() as conn:
             return [_account_from_row(r._mapping) for r in conn.execute(select(_ACC).order_by(_ACC.c.key))]
+
+    def account_inputs(self) -> list[tuple[str, str, str | None, str | None, str | None]]:
+        """(id, source, account, account_ref, author_email) of every item: what account resolution reads."""
+        columns = (_EV.c.id, _EV.c.source, _EV.c.account, _EV.c.account_ref, _EV.c.author_email)
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(select(*columns))]
 
     def account(self, key: str) -> Account | None:
         with self.engine.connect() as conn:
