@@ -111,7 +111,6 @@ def test_after_the_first_429_a_sync_stays_inside_the_limit(tmp_path: Path, monke
     assert sum(naive_timeline.during_holds(v) for v in RETRY_AFTER) > 0
 
 
-@pytest.mark.xfail(strict=True, reason="budget.py Budget.acquire sleeps once and does not re-check hold_until")
 async def test_a_request_parked_before_a_429_still_waits_for_the_hold() -> None:
     """A request waiting for a reset when another request's 429 names a longer wait must honour that wait too."""
     now = [0.0]

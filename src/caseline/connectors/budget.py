@@ -126,4 +126,7 @@ class Budget:
             await self._sleep(wait)
             if reason.endswith("until reset"):
                 self.remaining = None  # unknown until the next response says
+        # another request's 429 may have set a longer hold while this one slept: honour it too
+        while self.hold_until is not None and (late := self.hold_until - self._clock()) > 0:
+            await self._sleep(min(late, self.cap_s))
         self.in_flight += 1
