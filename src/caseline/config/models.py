@@ -53,11 +53,17 @@ class CorrelateSettings(_Strict):
     """`window` is the contract's; the rest are tuning knobs documented in the `caseline init` template."""
 
     window: Duration = timedelta(hours=2)
-    text_threshold: float = Field(default=62.0, ge=0, le=100)
+    text_threshold: float = Field(default=55.0, ge=0, le=100)
     link_score: float = Field(default=100.0, ge=0, le=100)
     baseline_days: int = Field(default=14, ge=1)
     burst_factor: float = Field(default=3.0, gt=0)
     min_cluster_reports: int = Field(default=2, ge=1)
+    min_cluster_accounts: int = Field(default=2, ge=1)
+    linkage: Literal["average", "core", "single"] = "average"
+    min_density: float = Field(default=0.05, ge=0, le=1)
+    account_bonus: float = Field(default=8.0, ge=0, le=100)
+    time_penalty: float = Field(default=10.0, ge=0, le=100)
+    scorer: Literal["token_sort", "token", "ratio", "token_set", "wratio"] = "token_sort"
 
 
 class TimelineSettings(_Strict):

@@ -1,0 +1,321 @@
+"""Bursts, not background: is a group of reports unusual for this store?
+
+Everyday questions recur ("how do I invite a user?", "question about our invoice"), and five customers
+asking one on the same afternoon is not an incident. The store's own history says what is normal, and it
+is measured the way the group itself was found, by text similarity: how many reports per day, over
+`baseline_days` of history, read like the group (score at least the text threshold against one of its
+most central reports). History is the days before the group started, or, where the store does not reach
+that far back (a first run over a fresh backfill), the days after it; never the group's own day. Daily
+counts are averaged after dropping the busiest days, so a past incident does not make the next one look
+normal.
+
+The group is a burst when its distinct accounts reach `burst_factor` times what that rate predicts for
+the group's duration (a day at least), *and* that many would be unlikely by chance (Poisson tail below
+1%): two customers asking the same everyday question on one day is common even when it happens every
+other day, while two reporting something never seen before is worth a look. With no history at all,
+every group counts as a burst.
+
+History reports are found through the group's topic words (in most of its reports): in memory on a first
+run (the whole store is loaded anyway), otherwise with one indexed time-range query per group.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+import numpy as np
+from rapidfuzz import process
+from sqlalchemy import Float, cast, func, or_, select
+
+from caseline.correlate.normalize import Words, content_words
+from caseline.correlate.scoring import SCORERS, form_for, text_scores
+from caseline.store import Store
+from caseline.store.rows import EvidenceRow
+
+__all__ = ["DAY", "Background", "BurstVerdict", "MemoryHistory", "StoreHistory", "day_of", "topic_words"]
+
+DAY = 86_400.0
+_EV = EvidenceRow.__table__  # type: ignore[attr-defined]
+_TRIM_DAYS = 2  # busiest days left out of the average (past incidents, one-off spikes)
+_TOPIC_WORDS = 4
+_PROBES = 9  # the group's most central reports compared with history
+_PROBE_SHARE = 0.34  # a past report reads like the group when it matches this share of them
+_CHANCE = 0.01  # a burst must be this unlikely under the normal rate (Poisson tail)
+_MAX_PAST = 500  # past reports compared per topic at most (an even sample stands for more)
+_CORE_SAMPLE = 200  # a group's reports checked against its probes at most (an even sample beyond)
+_CENTRAL_SAMPLE = 60  # a group's reports among which its most central ones are picked
+
+
+def day_of(t: float) -> int:
+    return int(t // DAY)
+
+
+@dataclass(frozen=True)
+class BurstVerdict:
+    burst: bool
+    rate_per_day: float
+    expected: float
+    observed: int
+    words: tuple[str, ...] = ()
+
+
+class History(Protocol):
+    """Where past reports come from: times and comparable texts of up to `limit` reports (an even
+    sample when there are more) on `days` holding any of `words`, the group's own excepted (by id for
+    the store, by position for memory); and how many there were in all."""
+
+    def reports(
+        self, words: Sequence[str], days: Sequence[int], *, ids: Sequence[str], positions: Sequence[int], limit: int
+    ) -> tuple[np.ndarray, list[str], int]:
+        ...
+
+
+@dataclass
+class MemoryHistory:
+    """History from the loaded working set (a first run loads the whole store, in time order)."""
+
+    t: np.ndarray
+    texts: Sequence[str]
+    words: Words
+    report: np.ndarray
+    form: Callable[[str], str]
+    _vocab: dict[str, int] = field(default_factory=dict)
+    _indptr: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    _postings: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    _formed: list[str | None] = field(default_factory=list)
+
+    def prepare(self) -> None:
+        """Index every report by its words once (CSR: word → report positions, ascending, so in time)."""
+        if self._vocab:
+            return
+        self._vocab = {w: i for i, w in enumerate(self.words.vocab)}
+        owners, ids = self.words.flat()
+        reports = self.report[owners]
+        owners, ids = owners[reports].astype(np.int64), ids[reports]
+        order = np.argsort(ids, kind="stable")  # stable: positions stay ascending within a word
+        self._postings = owners[order]
+        self._indptr = np.zeros(len(self._vocab) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(ids, minlength=len(self._vocab)), out=self._indptr[1:])
+
+    def posting(self, word: str) -> np.ndarray:
+        self.prepare()
+        k = self._vocab.get(word)
+        return self._postings[self._indptr[k] : self._indptr[k + 1]] if k is not None else self._postings[:0]
+
+    def reports(
+        self, words: Sequence[str], days: Sequence[int], *, ids: Sequence[str], positions: Sequence[int], limit: int
+    ) -> tuple[np.ndarray, list[str], int]:
+        spans = [(int(np.searchsorted(self.t, lo * DAY)), int(np.searchsorted(self.t, (hi + 1) * DAY)))
+                 for lo, hi in _day_spans(days)]
+        parts: list[np.ndarray] = []
+        for word in words:
+            posting = self.posting(word)  # positions follow time, so a day range is a slice
+            for lo, hi in spans:
+                parts.append(posting[np.searchsorted(posting, lo) : np.searchsorted(posting, hi)])
+        found = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+        if len(positions):
+            found = found[~np.isin(found, np.asarray(positions, dtype=np.int64))]
+        total = len(found)
+        if total > limit:
+            found = found[(np.arange(limit) * (total / limit)).astype(np.int64)]
+        if not self._formed:
+            self._formed = [None] * len(self.texts)
+        cache, form, texts = self._formed, self.form, self.texts
+        out: list[str] = []
+        for p in found.tolist():
+            formed = cache[p]
+            if formed is None:
+                formed = cache[p] = form(texts[p])
+            out.append(formed)
+        return self.t[found], out, total
+
+
+class StoreHistory:
+    """History from the store: reports in the history days whose stored match text holds topic words."""
+
+    def __init__(self, store: Store, form: Callable[[str], str]) -> None:
+        self.store = store
+        self.form = form
+        epoch = (
+            (func.julianday(_EV.c.created_at) - 2440587.5) * 86400.0
+            if store.dialect == "sqlite"
+            else cast(func.extract("epoch", _EV.c.created_at), Float)
+        )
+        self._epoch = epoch.label("epoch")
+
+    def reports(
+        self, words: Sequence[str], days: Sequence[int], *, ids: Sequence[str], positions: Sequence[int], limit: int
+    ) -> tuple[np.ndarray, list[str], int]:
+        if not words or not days:
+            return np.zeros(0), [], 0
+        exclude = set(ids)
+        times: list[float] = []
+        texts: list[str] = []
+        wanted = set(days)
+        with self.store.engine.connect() as conn:
+            for lo, hi in _day_spans(days):
+                stmt = select(_EV.c.id, self._epoch, _EV.c.match_text).where(
+                    _EV.c.is_report.is_(True),
+                    _EV.c.deleted.is_(False),
+                    _EV.c.created_at >= datetime.fromtimestamp(lo * DAY, UTC),
+                    _EV.c.created_at < datetime.fromtimestamp((hi + 1) * DAY, UTC),
+                    or_(*(_EV.c.match_text.contains(w, autoescape=True) for w in words)),
+                )
+                for row in conn.execute(stmt):
+                    if row.id in exclude or day_of(float(row.epoch)) not in wanted:
+                        continue
+                    times.append(float(row.epoch))
+                    texts.append(row.match_text)
+        total = len(texts)
+        if total > limit:
+            keep = [int(k * total / limit) for k in range(limit)]
+            times = [times[k] for k in keep]
+            texts = [texts[k] for k in keep]
+        return np.asarray(times), [self.form(x) for x in texts], total
+
+
+def _day_spans(days: Sequence[int]) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for d in sorted(set(days)):
+        if spans and d == spans[-1][1] + 1:
+            spans[-1] = (spans[-1][0], d)
+        else:
+            spans.append((d, d))
+    return spans
+
+
+@dataclass
+class Background:
+    """Judges groups against the store's history (see the module docstring)."""
+
+    days: int
+    factor: float
+    threshold: float
+    scorer: str
+    source: History
+    first_day: int | None = None
+    last_day: int | None = None
+    _counts: dict[frozenset[str], tuple[set[int], dict[int, int]]] = field(default_factory=dict)
+
+    def history(self, day0: int) -> list[int]:
+        """The days `day0` is judged against: before it, topped up with days after it if the store is young."""
+        if self.first_day is None:
+            return []
+        days = list(range(max(self.first_day, day0 - self.days), day0))
+        if len(days) < self.days and self.last_day is not None:
+            days += list(range(day0 + 1, min(self.last_day, day0 + self.days - len(days)) + 1))
+        return days
+
+    def judge(
+        self, texts: Sequence[str], *, words: Sequence[Sequence[str]] | None = None, who: Sequence[str | None],
+        times: Sequence[float], ids: Sequence[str], positions: Sequence[int],
+    ) -> BurstVerdict:
+        """Is a group a burst? `texts`, `words` (content words, if at hand), `who` (account identity) and
+        `times` describe its reports; `ids` and `positions` all its members (left out of the history).
+
+        Observed and expected are measured alike: the group counts the accounts of its *core*, the
+        reports that read like its most central ones, as history counts look-alikes of those. A group
+        that chained together many everyday messages is then judged by what it is mostly about.
+        The daily look-alike counts are kept per topic for the run: everyday questions form a group
+        most days, and all of them are judged against one count."""
+        probes = [form_for(self.scorer)(p) for p in central(texts, self.scorer, _PROBES)]
+        core = self._core(probes, texts)
+        topic = topic_words([texts[k] for k in core], [words[k] for k in core] if words is not None else None)
+        accounts = len({who[k] for k in core if who[k]})
+        if len(texts) > _CORE_SAMPLE:  # the core was found in a sample: scale to the whole group's accounts
+            accounts = round(len({w for w in who if w}) * len(core) / _CORE_SAMPLE)
+        first = min(times[k] for k in core)
+        last = max(times[k] for k in core)
+        days = self.history(day_of(first))
+        if not days or not topic:
+            return BurstVerdict(True, 0.0, 0.0, accounts, tuple(topic))
+        key = frozenset(topic)
+        held = self._counts.get(key)
+        if held is None or not set(days) <= held[0]:
+            wanted = self.all_days() if isinstance(self.source, MemoryHistory) else days
+            past_times, past, total = self.source.reports(topic, wanted, ids=ids, positions=positions,
+                                                          limit=_MAX_PAST)
+            held = (set(wanted), self._similar(probes, past_times, past, total))
+            self._counts[key] = held
+        daily = sorted((held[1].get(d, 0) for d in days), reverse=True)
+        kept = daily[min(_TRIM_DAYS, max(0, len(daily) - 3)) :]
+        rate = sum(kept) / len(kept)
+        span = max(1.0, (last - first) / DAY)
+        expected = rate * span
+        busiest = kept[0] * span  # the busiest ordinary day: routine questions come in clumps too
+        burst = accounts >= self.factor * busiest and poisson_tail(accounts, expected) < _CHANCE
+        return BurstVerdict(burst, rate, expected, accounts, tuple(topic))
+
+    def _core(self, probes: list[str], texts: Sequence[str]) -> list[int]:
+        """The group's reports (or an even sample of them) that match a third of the probes; all of them
+        when none does (a group held together by links, say)."""
+        picked = list(range(len(texts)))
+        if len(picked) > _CORE_SAMPLE:
+            picked = [int(k * len(texts) / _CORE_SAMPLE) for k in range(_CORE_SAMPLE)]
+        form = form_for(self.scorer)
+        need = max(1, math.ceil(_PROBE_SHARE * len(probes)))
+        matrix = process.cdist(probes, [form(texts[k]) for k in picked], scorer=SCORERS[self.scorer][0],
+                               score_cutoff=self.threshold, dtype=np.uint8,
+                               workers=-1 if len(picked) * len(probes) > 20_000 else 1)
+        hits = ((matrix > 0).sum(axis=0) >= need).tolist()
+        return [k for k, hit in zip(picked, hits, strict=True) if hit] or picked
+
+    def all_days(self) -> list[int]:
+        if self.first_day is None or self.last_day is None:
+            return []
+        return list(range(self.first_day, self.last_day + 1))
+
+    def _similar(self, probes: list[str], times: np.ndarray, past: list[str], total: int) -> dict[int, int]:
+        """Look-alikes per day: past reports that match at least a third of the probes."""
+        if not past:
+            return {}
+        need = max(1, math.ceil(_PROBE_SHARE * len(probes)))
+        matrix = process.cdist(probes, past, scorer=SCORERS[self.scorer][0], score_cutoff=self.threshold,
+                               dtype=np.uint8, workers=-1 if len(past) * len(probes) > 20_000 else 1)
+        matched = (matrix > 0).sum(axis=0) >= need
+        scale = total / len(past)  # a sample stands for all the look-alike candidates
+        days = Counter((times[matched] // DAY).astype(np.int64).tolist())
+        return {day: round(count * scale) for day, count in days.items()}
+
+
+def poisson_tail(k: int, lam: float) -> float:
+    """P(X >= k) for X ~ Poisson(lam)."""
+    if k <= 0:
+        return 1.0
+    if lam <= 0:
+        return 0.0
+    term = math.exp(-lam)
+    below = term
+    for i in range(1, k):
+        term *= lam / i
+        below += term
+    return max(0.0, 1.0 - below)
+
+
+def topic_words(texts: Sequence[str], words: Sequence[Sequence[str]] | None = None) -> list[str]:
+    """What a group is about: the words in the most of its texts (two at least), most common first, then
+    longest. `words` are the texts' content words when already at hand."""
+    counts: Counter[str] = Counter()
+    for text_words in words if words is not None else (content_words(t) for t in texts):
+        counts.update(text_words)
+    need = 2 if len(texts) > 1 else 1
+    found = [w for w, c in counts.items() if c >= need]
+    found.sort(key=lambda w: (-counts[w], -len(w), w))
+    return found[:_TOPIC_WORDS]
+
+
+def central(texts: Sequence[str], scorer: str, k: int) -> list[str]:
+    """The `k` texts most similar to the others (the medoid first)."""
+    if len(texts) <= k:
+        return list(texts)
+    sample = list(texts)
+    if len(sample) > _CENTRAL_SAMPLE:
+        sample = [sample[int(k * len(texts) / _CENTRAL_SAMPLE)] for k in range(_CENTRAL_SAMPLE)]
+    matrix = text_scores(sample, sample, scorer).astype(np.float64)
+    order = np.argsort(-(matrix.sum(axis=1) - np.diag(matrix)), kind="stable")
+    return [sample[i] for i in order[:k].tolist()]

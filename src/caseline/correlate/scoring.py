@@ -1,0 +1,329 @@
+"""Pair scores: explicit links, text similarity, time proximity and shared account, combined into one.
+
+No run builds all pairs. Candidates come from blocks: items in the same time bucket (width = the
+correlation window) or the one before it that share blocking keys, namely their rarest words (that some
+other item also has) and their account. A pair must share two keys (fewer only when an item has fewer):
+paraphrases of one problem share several of their rarer words, strangers share one by chance. Blocks are
+expanded into pairs with numpy (no Python loop per block); a crowded block pairs each item with its
+nearest neighbours in time only. The surviving pairs are scored with `rapidfuzz.process.cpdist` on all
+cores, on sorted-token strings, so `fuzz.ratio` there is `token_sort_ratio` without re-tokenizing.
+
+The combined score of a pair (i, j):
+
+    link between them (either direction)         -> link_score (near-certain; ignores the window)
+    |t_i - t_j| > window                         -> no text pair at all (contract: correlate.window)
+    otherwise  text + account_bonus * same_account - time_penalty * |t_i - t_j| / window
+
+so the same text counts for less the further apart in time two items are, and a customer repeating
+itself reads as related (it still counts once toward accounts). Only pairs with at least one report are
+scored: context (Slack, Jira, Linear, HubSpot notes) joins through reports or links, never through other
+context, which is what keeps chatter from forming incidents on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from rapidfuzz import fuzz, process
+
+from caseline.correlate.normalize import Words, sorted_tokens, words_of
+
+__all__ = ["SCORERS", "Edges", "ScoreParams", "block_entries", "form_for", "score_pairs", "text_scores"]
+
+SCORERS: dict[str, tuple[Callable[..., float], bool]] = {
+    # name: (rapidfuzz scorer, compares sorted-token strings)
+    "token_sort": (fuzz.ratio, True),
+    "ratio": (fuzz.ratio, False),
+    "token_set": (fuzz.token_set_ratio, False),
+    "token": (fuzz.token_ratio, False),
+    "wratio": (fuzz.WRatio, False),
+}
+
+_THREADED = 20_000  # pairs worth rapidfuzz's worker threads
+_CHUNK_ITEMS = 10_000  # items whose pairs are generated and scored together (bounds memory)
+
+
+@dataclass(frozen=True)
+class ScoreParams:
+    window_s: float
+    threshold: float
+    link_score: float = 100.0
+    account_bonus: float = 8.0
+    time_penalty: float = 10.0
+    scorer: str = "token_sort"
+    block_words: int = 8
+    min_shared: int = 2
+    max_block: int = 4000
+    neighbours: int = 24
+
+
+@dataclass
+class Edges:
+    """Scored pairs with i < j. `score` is the combined score; `text` the raw rapidfuzz score."""
+
+    i: np.ndarray
+    j: np.ndarray
+    score: np.ndarray
+    text: np.ndarray
+    link: np.ndarray
+    candidates: int = 0
+    """How many text pairs were scored (after blocking): the work actually done."""
+
+    @classmethod
+    def empty(cls) -> Edges:
+        z = np.zeros(0, dtype=np.int64)
+        f = np.zeros(0, dtype=np.float32)
+        return cls(z, z.copy(), f, f.copy(), np.zeros(0, dtype=bool))
+
+    def __len__(self) -> int:
+        return len(self.i)
+
+
+def block_entries(words: Words, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each item's blocking keys: its `k` rarest words that some other item also has, and its account.
+    `codes` number the items' accounts (-1: none). Returns (owner, key id) per key, owners ascending, and
+    the number of keys per item."""
+    n = len(words.ids)
+    owner, ids = words.flat()
+    seen = np.bincount(ids, minlength=len(words.vocab)).astype(np.int32)[ids]
+    shared = seen > 1
+    owner, ids, seen = owner[shared], ids[shared], seen[shared]
+    del shared
+    order = np.lexsort((ids, seen, owner))  # per item, rarest first
+    del seen
+    owner, ids = owner[order], ids[order]
+    del order
+    keep = (np.arange(len(owner), dtype=np.int32) - np.searchsorted(owner, owner, side="left")) < k
+    owner, ids = owner[keep].astype(np.int64), ids[keep].astype(np.int64)
+    del keep
+    with_account = np.flatnonzero(codes >= 0)
+    owner = np.concatenate([owner, with_account])
+    ids = np.concatenate([ids, codes[with_account] + len(words.vocab)])
+    order = np.argsort(owner, kind="stable")
+    return owner[order], ids[order], np.bincount(owner, minlength=n)
+
+
+def form_for(scorer: str) -> Callable[[str], str]:
+    """What a match text becomes before `scorer` compares it (sorted tokens for token_sort)."""
+    return sorted_tokens if SCORERS[scorer][1] else _same
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def text_scores(a: Sequence[str], b: Sequence[str], scorer: str, *, cutoff: float = 0) -> np.ndarray:
+    """The matrix of text scores between two lists of match texts (for titles, baselines, benchmarks)."""
+    fn, presort = SCORERS[scorer]
+    if presort:
+        a = [sorted_tokens(x) for x in a]
+        b = [sorted_tokens(x) for x in b]
+    workers = -1 if len(a) * len(b) >= _THREADED else 1
+    return process.cdist(a, b, scorer=fn, score_cutoff=cutoff or None, dtype=np.uint8, workers=workers)
+
+
+def score_pairs(
+    *,
+    t: np.ndarray,
+    report: np.ndarray,
+    match: Sequence[str],
+    accounts: Sequence[str | None],
+    links: Sequence[tuple[int, int]],
+    params: ScoreParams,
+    words: Words | None = None,
+) -> Edges:
+    """Every edge of the working set: link pairs, and blocked text pairs whose combined score passes.
+
+    Items must be in time order (positions then follow time, and buckets are contiguous).
+    """
+    n = len(match)
+    if n == 0:
+        return Edges.empty()
+    if words is None:
+        words = words_of(match)
+    codes = _account_codes(accounts)
+    owner, key_ids, key_count = block_entries(words, codes, params.block_words)
+    bucket = np.floor(t / params.window_s).astype(np.int64)
+    fn, presort = SCORERS[params.scorer]
+    cutoff = max(0.0, params.threshold - params.account_bonus)
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    candidates = 0
+    # chunks of whole buckets; each also sees the bucket before it
+    bounds = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    start = 0
+    while start < n:
+        at = int(np.searchsorted(bounds, start + _CHUNK_ITEMS))  # the first bucket start past the chunk size
+        stop = int(bounds[at]) if at < len(bounds) else n
+        prev_lo = int(np.searchsorted(bucket, bucket[start] - 1, side="left"))
+        a, c = _candidates(owner, key_ids, key_count, bucket, report, t, prev_lo, start, stop, n, params)
+        if len(a):
+            candidates += len(a)
+            lo = min(int(a.min()), int(c.min()))
+            hi = max(int(a.max()), int(c.max())) + 1
+            formed = [sorted_tokens(m) for m in match[lo:hi]] if presort else list(match[lo:hi])
+            scores = process.cpdist(
+                [formed[x - lo] for x in a.tolist()],
+                [formed[x - lo] for x in c.tolist()],
+                scorer=fn,
+                score_cutoff=cutoff or None,
+                dtype=np.uint8,
+                workers=-1 if len(a) >= _THREADED else 1,
+            )
+            keep = scores > 0
+            found.append((a[keep], c[keep], scores[keep].astype(np.float32)))
+        start = stop
+    text_edges = _finish_text(found, t=t, codes=codes, params=params)
+    edges = _with_links(text_edges, links, n, params)
+    edges.candidates = candidates
+    return edges
+
+
+def _candidates(
+    owner: np.ndarray, key_ids: np.ndarray, key_count: np.ndarray, bucket: np.ndarray, report: np.ndarray,
+    t: np.ndarray, prev_lo: int, start: int, stop: int, n: int, params: ScoreParams,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Deduplicated pairs (i < j) with an item in [start, stop) that share enough keys in the same or the
+    previous bucket, lie within the window, and include a report."""
+    first = int(np.searchsorted(owner, prev_lo, side="left"))
+    last = int(np.searchsorted(owner, stop, side="left"))
+    items = owner[first:last]
+    keys = key_ids[first:last]
+    buckets = bucket[items]
+    order = np.lexsort((items, buckets, keys))
+    items, keys, buckets = items[order], keys[order], buckets[order]
+    edge = np.r_[True, (keys[1:] != keys[:-1]) | (buckets[1:] != buckets[:-1])]
+    seg_start = np.flatnonzero(edge)
+    seg_len = np.diff(np.r_[seg_start, len(items)])
+    seg_key = keys[seg_start]
+    seg_bucket = buckets[seg_start]
+    in_chunk = seg_bucket >= bucket[start]
+    has_prev = np.r_[False, (seg_key[1:] == seg_key[:-1]) & (seg_bucket[1:] == seg_bucket[:-1] + 1)]
+    prev_len = np.where(has_prev, np.r_[0, seg_len[:-1]], 0)
+    usable = in_chunk & (seg_len <= params.max_block)
+    prev_len = np.where(prev_len <= params.max_block, prev_len, 0)
+    small = usable & (seg_len + prev_len <= params.neighbours)
+    crowded = usable & ~small
+    parts = [
+        _within(items, seg_start[small], seg_len[small], n),
+        _across(items, seg_start[small], seg_len[small], prev_len[small], n),
+        _preceding(items, seg_start[crowded], seg_len[crowded], prev_len[crowded], n, params.neighbours),
+    ]
+    pairs = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    if not len(pairs):
+        return pairs, pairs
+    unique, shared = np.unique(pairs, return_counts=True)
+    lo = unique // n
+    hi = unique % n
+    need = np.minimum(params.min_shared, np.minimum(key_count[lo], key_count[hi]))
+    keep = (shared >= need) & (np.abs(t[lo] - t[hi]) <= params.window_s) & (report[lo] | report[hi])
+    return lo[keep], hi[keep]
+
+
+def _within(items: np.ndarray, starts: np.ndarray, lens: np.ndarray, n: int) -> np.ndarray:
+    """Canonical keys (lo * n + hi) of every pair inside each segment."""
+    if not len(starts):
+        return np.zeros(0, dtype=np.int64)
+    pos = np.repeat(starts, lens) + _ragged(lens)  # every entry of every segment
+    offset = _ragged(lens)
+    follow = np.repeat(lens, lens) - offset - 1  # partners after each entry in its segment
+    total = int(follow.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    left = np.repeat(pos, follow)
+    right = left + 1 + _ragged(follow)
+    a, b = items[left], items[right]
+    return np.minimum(a, b) * n + np.maximum(a, b)
+
+
+def _across(items: np.ndarray, starts: np.ndarray, lens: np.ndarray, prev_lens: np.ndarray, n: int) -> np.ndarray:
+    """Canonical keys of every pair between each segment and the same key's segment one bucket earlier
+    (which sorts right before it)."""
+    mask = prev_lens > 0
+    starts, lens, prev_lens = starts[mask], lens[mask], prev_lens[mask]
+    if not len(starts):
+        return np.zeros(0, dtype=np.int64)
+    pos = np.repeat(starts, lens) + _ragged(lens)
+    reach = np.repeat(prev_lens, lens)
+    left = np.repeat(pos, reach)
+    right = np.repeat(np.repeat(starts - prev_lens, lens), reach) + _ragged(reach)
+    a, b = items[left], items[right]
+    return np.minimum(a, b) * n + np.maximum(a, b)
+
+
+def _preceding(
+    items: np.ndarray, starts: np.ndarray, lens: np.ndarray, prev_lens: np.ndarray, n: int, width: int
+) -> np.ndarray:
+    """Canonical keys pairing each entry of a crowded segment with the `width` entries just before it in
+    time, within the segment and the same key's segment one bucket earlier (which sorts right before it,
+    so the two are one contiguous run). Each pair comes once per key."""
+    if not len(starts):
+        return np.zeros(0, dtype=np.int64)
+    pos = np.repeat(starts, lens) + _ragged(lens)
+    first = np.repeat(starts - prev_lens, lens)
+    back = np.minimum(pos - first, width)
+    left = np.repeat(pos, back)
+    right = np.repeat(pos - back, back) + _ragged(back)
+    a, b = items[left], items[right]
+    return np.minimum(a, b) * n + np.maximum(a, b)
+
+
+def _ragged(lens: np.ndarray) -> np.ndarray:
+    """0..len-1 for each length, concatenated."""
+    total = int(lens.sum())
+    ends = np.cumsum(lens)
+    return np.arange(total, dtype=np.int64) - np.repeat(ends - lens, lens)
+
+
+def _finish_text(
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    *,
+    t: np.ndarray,
+    codes: np.ndarray,
+    params: ScoreParams,
+) -> Edges:
+    if not found:
+        return Edges.empty()
+    lo = np.concatenate([f[0] for f in found])
+    hi = np.concatenate([f[1] for f in found])
+    s = np.concatenate([f[2] for f in found])
+    dt = np.abs(t[lo] - t[hi])
+    same = (codes[lo] == codes[hi]) & (codes[lo] >= 0)
+    combined = s + params.account_bonus * same - params.time_penalty * (dt / params.window_s)
+    keep = combined >= params.threshold
+    return Edges(
+        lo[keep],
+        hi[keep],
+        combined[keep].astype(np.float32),
+        s[keep].astype(np.float32),
+        np.zeros(int(keep.sum()), dtype=bool),
+    )
+
+
+def _with_links(text: Edges, links: Sequence[tuple[int, int]], n: int, params: ScoreParams) -> Edges:
+    if not links:
+        return text
+    la = np.asarray([a for a, _ in links], dtype=np.int64)
+    lb = np.asarray([b for _, b in links], dtype=np.int64)
+    link_keys = la * n + lb
+    text_keys = text.i * n + text.j
+    overlap = np.isin(text_keys, link_keys)
+    # a linked pair that also reads alike keeps its text score beside the link
+    text_of_link = dict(zip(text_keys[overlap].tolist(), text.text[overlap].tolist(), strict=True))
+    link_text = np.asarray([text_of_link.get(k, 0.0) for k in link_keys.tolist()], dtype=np.float32)
+    text_only = ~overlap
+    return Edges(
+        np.concatenate([la, text.i[text_only]]),
+        np.concatenate([lb, text.j[text_only]]),
+        np.concatenate([np.full(len(la), params.link_score, dtype=np.float32), text.score[text_only]]),
+        np.concatenate([link_text, text.text[text_only]]),
+        np.concatenate([np.ones(len(la), dtype=bool), np.zeros(int(text_only.sum()), dtype=bool)]),
+    )
+
+
+def _account_codes(accounts: Sequence[str | None]) -> np.ndarray:
+    codes: dict[str, int] = {}
+    return np.fromiter(
+        (-1 if a is None else codes.setdefault(a, len(codes)) for a in accounts), dtype=np.int64, count=len(accounts)
+    )
