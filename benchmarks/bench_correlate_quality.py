@@ -34,15 +34,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scenario import Scenario, generate  # noqa: E402
+from scenario import Scenario, generate
 
-from caseline.config.models import Settings  # noqa: E402
-from caseline.correlate import correlate  # noqa: E402
-from caseline.correlate.normalize import match_text  # noqa: E402
-from caseline.correlate.scoring import text_scores  # noqa: E402
-from caseline.correlate.threshold import account_identity  # noqa: E402
-from caseline.store import open_store  # noqa: E402
-from caseline.store.incidents import IncidentStore  # noqa: E402
+from caseline.config.models import Settings
+from caseline.correlate import correlate
+from caseline.correlate.normalize import match_text
+from caseline.correlate.scoring import text_scores
+from caseline.correlate.threshold import account_identity
+from caseline.store import open_store
+from caseline.store.incidents import IncidentStore
 
 TUNE_SEEDS = (1, 2, 3)
 EVAL_SEEDS = (11, 12, 13, 14, 15)
