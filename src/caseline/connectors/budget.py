@@ -107,6 +107,7 @@ class Budget:
             return
         now = self._clock()
         wait, reason = 0.0, ""
+        waited_hold = self.hold_until
         if self.hold_until is not None and self.hold_until > now:
             wait, reason = self.hold_until - now, "the vendor asked to back off"
         left = self.remaining - self.in_flight if self.remaining is not None else None
@@ -126,7 +127,11 @@ class Budget:
             await self._sleep(wait)
             if reason.endswith("until reset"):
                 self.remaining = None  # unknown until the next response says
-        # another request's 429 may have set a longer hold while this one slept: honour it too
-        while self.hold_until is not None and (late := self.hold_until - self._clock()) > 0:
-            await self._sleep(min(late, self.cap_s))
+        # another request's 429 may have set a longer hold while this one slept: honour that one too
+        # (each hold is waited for once, so a test clock that does not move cannot spin here)
+        while self.hold_until is not None and self.hold_until != waited_hold:
+            waited_hold = self.hold_until
+            late = waited_hold - self._clock()
+            if late > 0:
+                await self._sleep(min(late, self.cap_s))
         self.in_flight += 1
