@@ -26,7 +26,7 @@ def _judge(bg: Background, texts: list[str], accounts: int, day: float) -> bool:
     clean = [match_text(x, "") for x in texts]
     who = [f"account:a{k % accounts}.com" for k in range(len(clean))]
     times = [day * DAY + 3 * 3600 * k / len(clean) for k in range(len(clean))]
-    return bg.judge(clean, who=who, times=times, ids=[], positions=[]).burst
+    return bg.judge(clean, who=who, times=times).burst
 
 
 def test_poisson_tail() -> None:

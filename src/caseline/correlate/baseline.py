@@ -15,8 +15,9 @@ the group's duration (a day at least), *and* that many would be unlikely by chan
 other day, while two reporting something never seen before is worth a look. With no history at all,
 every group counts as a burst.
 
-History reports are found through the group's topic words (in most of its reports): in memory on a first
-run (the whole store is loaded anyway), otherwise with one indexed time-range query per group.
+History reports are found through the group's topic words: in memory on a first run (the whole store is
+loaded anyway); in an incremental run, the reports of the days needed are read once per run (an even
+sample of them on a big store, counts scaled back up) and indexed the same way.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from typing import Protocol
 
 import numpy as np
 from rapidfuzz import process
-from sqlalchemy import Float, cast, func, or_, select
+from sqlalchemy import Float, cast, func, literal_column, select
 
-from caseline.correlate.normalize import Words, content_words
+from caseline.correlate.normalize import Words, content_words, words_of
 from caseline.correlate.scoring import SCORERS, form_for, text_scores
 from caseline.store import Store
 from caseline.store.rows import EvidenceRow
@@ -66,12 +67,9 @@ class BurstVerdict:
 
 class History(Protocol):
     """Where past reports come from: times and comparable texts of up to `limit` reports (an even
-    sample when there are more) on `days` holding any of `words`, the group's own excepted (by id for
-    the store, by position for memory); and how many there were in all."""
+    sample when there are more) on `days` holding any of `words`; and how many there were in all."""
 
-    def reports(
-        self, words: Sequence[str], days: Sequence[int], *, ids: Sequence[str], positions: Sequence[int], limit: int
-    ) -> tuple[np.ndarray, list[str], int]:
+    def reports(self, words: Sequence[str], days: Sequence[int], *, limit: int) -> tuple[np.ndarray, list[str], int]:
         ...
 
 
@@ -107,9 +105,7 @@ class MemoryHistory:
         k = self._vocab.get(word)
         return self._postings[self._indptr[k] : self._indptr[k + 1]] if k is not None else self._postings[:0]
 
-    def reports(
-        self, words: Sequence[str], days: Sequence[int], *, ids: Sequence[str], positions: Sequence[int], limit: int
-    ) -> tuple[np.ndarray, list[str], int]:
+    def reports(self, words: Sequence[str], days: Sequence[int], *, limit: int) -> tuple[np.ndarray, list[str], int]:
         spans = [(int(np.searchsorted(self.t, lo * DAY)), int(np.searchsorted(self.t, (hi + 1) * DAY)))
                  for lo, hi in _day_spans(days)]
         parts: list[np.ndarray] = []
@@ -118,8 +114,6 @@ class MemoryHistory:
             for lo, hi in spans:
                 parts.append(posting[np.searchsorted(posting, lo) : np.searchsorted(posting, hi)])
         found = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
-        if len(positions):
-            found = found[~np.isin(found, np.asarray(positions, dtype=np.int64))]
         total = len(found)
         if total > limit:
             found = found[(np.arange(limit) * (total / limit)).astype(np.int64)]
@@ -136,11 +130,17 @@ class MemoryHistory:
 
 
 class StoreHistory:
-    """History from the store: reports in the history days whose stored match text holds topic words."""
+    """History from the store, for incremental runs: the reports of the days a run needs are read once
+    (their stored match texts), as an even sample when there are more than `budget` (counts are scaled
+    back up), and indexed in memory like a first run's."""
 
-    def __init__(self, store: Store, form: Callable[[str], str]) -> None:
+    def __init__(self, store: Store, form: Callable[[str], str], *, budget: int = 40_000) -> None:
         self.store = store
         self.form = form
+        self.budget = budget
+        self._span: tuple[int, int] | None = None
+        self._memory: MemoryHistory | None = None
+        self._scale = 1.0
         epoch = (
             (func.julianday(_EV.c.created_at) - 2440587.5) * 86400.0
             if store.dialect == "sqlite"
@@ -148,35 +148,39 @@ class StoreHistory:
         )
         self._epoch = epoch.label("epoch")
 
-    def reports(
-        self, words: Sequence[str], days: Sequence[int], *, ids: Sequence[str], positions: Sequence[int], limit: int
-    ) -> tuple[np.ndarray, list[str], int]:
+    def reports(self, words: Sequence[str], days: Sequence[int], *, limit: int) -> tuple[np.ndarray, list[str], int]:
         if not words or not days:
             return np.zeros(0), [], 0
-        exclude = set(ids)
-        times: list[float] = []
-        texts: list[str] = []
-        wanted = set(days)
+        times, texts, total = self._load(min(days), max(days)).reports(words, days, limit=limit)
+        return times, texts, round(total * self._scale)
+
+    def _load(self, lo: int, hi: int) -> MemoryHistory:
+        if self._memory is not None and self._span is not None and self._span[0] <= lo and hi <= self._span[1]:
+            return self._memory
+        if self._span is not None:  # a later group needs more days: read the union once more
+            lo, hi = min(lo, self._span[0]), max(hi, self._span[1])
+        start, stop = datetime.fromtimestamp(lo * DAY, UTC), datetime.fromtimestamp((hi + 1) * DAY, UTC)
+        where = (
+            _EV.c.is_report.is_(True), _EV.c.deleted.is_(False), _EV.c.match_text.is_not(None),
+            _EV.c.created_at >= start, _EV.c.created_at < stop,
+        )
         with self.store.engine.connect() as conn:
-            for lo, hi in _day_spans(days):
-                stmt = select(_EV.c.id, self._epoch, _EV.c.match_text).where(
-                    _EV.c.is_report.is_(True),
-                    _EV.c.deleted.is_(False),
-                    _EV.c.created_at >= datetime.fromtimestamp(lo * DAY, UTC),
-                    _EV.c.created_at < datetime.fromtimestamp((hi + 1) * DAY, UTC),
-                    or_(*(_EV.c.match_text.contains(w, autoescape=True) for w in words)),
-                )
-                for row in conn.execute(stmt):
-                    if row.id in exclude or day_of(float(row.epoch)) not in wanted:
-                        continue
-                    times.append(float(row.epoch))
-                    texts.append(row.match_text)
-        total = len(texts)
-        if total > limit:
-            keep = [int(k * total / limit) for k in range(limit)]
-            times = [times[k] for k in keep]
-            texts = [texts[k] for k in keep]
-        return np.asarray(times), [self.form(x) for x in texts], total
+            count = int(conn.execute(select(func.count()).select_from(_EV).where(*where)).scalar_one())
+            stmt = select(_EV.c.id, self._epoch, _EV.c.match_text).where(*where)
+            if count > self.budget:
+                every = math.ceil(count / self.budget)
+                sample = (literal_column("evidence.rowid") % every == 0) if self.store.dialect == "sqlite" else (
+                    func.random() < 1.0 / every)
+                stmt = stmt.where(sample)
+            rows = sorted(conn.execute(stmt.order_by(_EV.c.created_at)), key=lambda r: float(r.epoch))
+        texts = [r.match_text for r in rows]
+        self._scale = count / len(rows) if rows else 1.0
+        self._span = (lo, hi)
+        self._memory = MemoryHistory(
+            t=np.asarray([float(r.epoch) for r in rows], dtype=np.float64), texts=texts, words=words_of(texts),
+            report=np.ones(len(rows), dtype=bool), form=self.form,
+        )
+        return self._memory
 
 
 def _day_spans(days: Sequence[int]) -> list[tuple[int, int]]:
@@ -213,43 +217,45 @@ class Background:
 
     def judge(
         self, texts: Sequence[str], *, words: Sequence[Sequence[str]] | None = None, who: Sequence[str | None],
-        times: Sequence[float], ids: Sequence[str], positions: Sequence[int],
+        times: Sequence[float],
     ) -> BurstVerdict:
         """Is a group a burst? `texts`, `words` (content words, if at hand), `who` (account identity) and
-        `times` describe its reports; `ids` and `positions` all its members (left out of the history).
+        `times` describe its reports.
 
-        Observed and expected are measured alike: the group counts the accounts of its *core*, the
-        reports that read like its most central ones, as history counts look-alikes of those. A group
-        that chained together many everyday messages is then judged by what it is mostly about.
+        Observed and expected are measured alike: the group counts the accounts of its *core* (the
+        reports that read like its most central ones) in its busiest 24 hours, and history counts the
+        look-alikes of those per day, the group's own reports on other days included. So a group that
+        chained everyday messages over weeks (the window lets a group grow as long as messages keep
+        coming) is judged by what it is about on its busiest day, against its own ordinary days.
         The daily look-alike counts are kept per topic for the run: everyday questions form a group
         most days, and all of them are judged against one count."""
         probes = [form_for(self.scorer)(p) for p in central(texts, self.scorer, _PROBES)]
         core = self._core(probes, texts)
-        topic = topic_words([texts[k] for k in core], [words[k] for k in core] if words is not None else None)
-        accounts = len({who[k] for k in core if who[k]})
-        if len(texts) > _CORE_SAMPLE:  # the core was found in a sample: scale to the whole group's accounts
-            accounts = round(len({w for w in who if w}) * len(core) / _CORE_SAMPLE)
-        first = min(times[k] for k in core)
-        last = max(times[k] for k in core)
-        days = self.history(day_of(first))
+        core_words = [words[k] if words is not None else tuple(content_words(texts[k])) for k in core]
+        topic = topic_words([texts[k] for k in core], core_words)
+        # counted as history counts look-alikes: reading like the probes, and holding a topic word
+        wanted = set(topic)
+        alike = [k for k, held in zip(core, core_words, strict=True) if wanted.intersection(held)] or core
+        accounts, start = _busiest_day([times[k] for k in alike], [who[k] for k in alike])
+        if len(texts) > _CORE_SAMPLE:  # the core was found in a sample: scale up to the whole group
+            accounts = round(accounts * len(texts) / _CORE_SAMPLE)
+        peak = {day_of(start), day_of(start + DAY - 1)}
+        days = [d for d in self.history(day_of(start)) if d not in peak]
         if not days or not topic:
             return BurstVerdict(True, 0.0, 0.0, accounts, tuple(topic))
         key = frozenset(topic)
         held = self._counts.get(key)
         if held is None or not set(days) <= held[0]:
             wanted = self.all_days() if isinstance(self.source, MemoryHistory) else days
-            past_times, past, total = self.source.reports(topic, wanted, ids=ids, positions=positions,
-                                                          limit=_MAX_PAST)
+            past_times, past, total = self.source.reports(topic, wanted, limit=_MAX_PAST)
             held = (set(wanted), self._similar(probes, past_times, past, total))
             self._counts[key] = held
         daily = sorted((held[1].get(d, 0) for d in days), reverse=True)
         kept = daily[min(_TRIM_DAYS, max(0, len(daily) - 3)) :]
         rate = sum(kept) / len(kept)
-        span = max(1.0, (last - first) / DAY)
-        expected = rate * span
-        busiest = kept[0] * span  # the busiest ordinary day: routine questions come in clumps too
-        burst = accounts >= self.factor * busiest and poisson_tail(accounts, expected) < _CHANCE
-        return BurstVerdict(burst, rate, expected, accounts, tuple(topic))
+        busiest = kept[0]  # the busiest ordinary day: routine questions come in clumps too
+        burst = accounts >= self.factor * busiest and poisson_tail(accounts, rate) < _CHANCE
+        return BurstVerdict(burst, rate, rate, accounts, tuple(topic))
 
     def _core(self, probes: list[str], texts: Sequence[str]) -> list[int]:
         """The group's reports (or an even sample of them) that match a third of the probes; all of them
@@ -281,6 +287,27 @@ class Background:
         scale = total / len(past)  # a sample stands for all the look-alike candidates
         days = Counter((times[matched] // DAY).astype(np.int64).tolist())
         return {day: round(count * scale) for day, count in days.items()}
+
+
+def _busiest_day(times: Sequence[float], who: Sequence[str | None]) -> tuple[int, float]:
+    """Distinct accounts in the busiest 24 hours of `times`, and when those hours start."""
+    order = sorted(range(len(times)), key=lambda k: times[k])
+    counts: Counter[str] = Counter()
+    best, best_start, lo = 0, times[order[0]] if order else 0.0, 0
+    for hi in order:
+        arriving = who[hi]
+        if arriving:
+            counts[arriving] += 1
+        while times[order[lo]] < times[hi] - DAY:
+            gone = who[order[lo]]
+            if gone:
+                counts[gone] -= 1
+                if not counts[gone]:
+                    del counts[gone]
+            lo += 1
+        if len(counts) > best:
+            best, best_start = len(counts), times[order[lo]]
+    return best, best_start
 
 
 def poisson_tail(k: int, lam: float) -> float:

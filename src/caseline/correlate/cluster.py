@@ -1,18 +1,21 @@
 """Clustering scored pairs into groups without chaining, obeying responder decisions.
 
 Edges are taken strongest first (links, then combined score), as single-link clustering would. The
-difference is the merge rule: two groups join only when the pairs between them that *could* have
-matched (within the correlation window of each other, at least one a report) mostly did, i.e. when
-the share of those pairs that are edges is at least `min_density`. That is average linkage over a
-binary similarity, restricted to comparable pairs:
+difference is the merge rule ("average" linkage): two groups join only when enough of the pairs between
+them that *could* have matched (within the correlation window of each other, at least one a report) did,
+i.e. when the share of those pairs that are edges is at least `min_density`. That is average linkage
+over a binary similarity, restricted to comparable pairs:
 
 - a vague message ("anyone else seeing errors?") that matches a few items in each of two unrelated
   groups cannot fuse them: between the groups almost no comparable pair matches;
 - a six-hour outage reported every half hour still grows into one group: only pairs within the
   window are compared, so the first and last reports never need to match each other.
 
-Explicit links merge unconditionally (a person said these belong together). `min_density = 0` gives
-plain single-link clustering (kept for the benchmark that chose the rule).
+Comparable pairs are counted per item up to the number scoring compares it with (`compared`), so a
+crowded incident is not held to pairs nobody scored. "core" linkage adds that on each side at least two
+members take part in the matches. Explicit links merge unconditionally (a person said these belong
+together). "single" linkage merges on any edge (kept for the benchmark that chose the rule); a refused
+merge is reconsidered once the two groups have grown by a quarter.
 
 Decisions enter as constraints: existing incidents start as groups; a dismissed incident merges with
 no other incident; parts of a split never merge again; an excluded item never joins the incident it was

@@ -254,8 +254,6 @@ class _Run:
                     words=_WordsOf(words, reps),
                     who=[items.who[p] for p in reps],
                     times=items.t[reps].tolist(),
-                    ids=[items.ids[p] for p in positions],
-                    positions=positions,
                 )
                 if verdict.burst:
                     admitted.append(positions)

@@ -4,8 +4,9 @@ No run builds all pairs. Candidates come from blocks: items in the same time buc
 correlation window) or the one before it that share blocking keys, namely their rarest words (that some
 other item also has) and their account. A pair must share two keys (fewer only when an item has fewer):
 paraphrases of one problem share several of their rarer words, strangers share one by chance. Blocks are
-expanded into pairs with numpy (no Python loop per block); a crowded block pairs each item with its
-nearest neighbours in time only. The surviving pairs are scored with `rapidfuzz.process.cpdist` on all
+expanded into pairs with numpy (no Python loop per block); in a crowded block (an incident, an everyday
+question) each item is paired with the `neighbours` items just before it in time only, which keeps the
+work linear in the number of items. The surviving pairs are scored with `rapidfuzz.process.cpdist` on all
 cores, on sorted-token strings, so `fuzz.ratio` there is `token_sort_ratio` without re-tokenizing.
 
 The combined score of a pair (i, j):
@@ -73,7 +74,7 @@ class Edges:
 
     @classmethod
     def empty(cls) -> Edges:
-        z = np.zeros(0, dtype=np.int64)
+        z = np.zeros(0, dtype=np.int32)
         f = np.zeros(0, dtype=np.float32)
         return cls(z, z.copy(), f, f.copy(), np.zeros(0, dtype=bool))
 
@@ -148,7 +149,7 @@ def score_pairs(
     bucket = np.floor(t / params.window_s).astype(np.int64)
     fn, presort = SCORERS[params.scorer]
     cutoff = max(0.0, params.threshold - params.account_bonus)
-    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     candidates = 0
     # chunks of whole buckets; each also sees the bucket before it
     bounds = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
@@ -171,10 +172,9 @@ def score_pairs(
                 dtype=np.uint8,
                 workers=-1 if len(a) >= _THREADED else 1,
             )
-            keep = scores > 0
-            found.append((a[keep], c[keep], scores[keep].astype(np.float32)))
+            found.append(_combined(a, c, scores, t=t, codes=codes, params=params))
         start = stop
-    text_edges = _finish_text(found, t=t, codes=codes, params=params)
+    text_edges = _finish_text(found)
     edges = _with_links(text_edges, links, n, params)
     edges.candidates = candidates
     return edges
@@ -276,29 +276,23 @@ def _ragged(lens: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) - np.repeat(ends - lens, lens)
 
 
-def _finish_text(
-    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-    *,
-    t: np.ndarray,
-    codes: np.ndarray,
-    params: ScoreParams,
-) -> Edges:
-    if not found:
-        return Edges.empty()
-    lo = np.concatenate([f[0] for f in found])
-    hi = np.concatenate([f[1] for f in found])
-    s = np.concatenate([f[2] for f in found])
+def _combined(
+    lo: np.ndarray, hi: np.ndarray, text: np.ndarray, *, t: np.ndarray, codes: np.ndarray, params: ScoreParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The combined score of scored pairs (module docstring); only the pairs that pass are kept."""
+    s = text.astype(np.float32)
     dt = np.abs(t[lo] - t[hi])
     same = (codes[lo] == codes[hi]) & (codes[lo] >= 0)
-    combined = s + params.account_bonus * same - params.time_penalty * (dt / params.window_s)
+    combined = (s + params.account_bonus * same - params.time_penalty * (dt / params.window_s)).astype(np.float32)
     keep = combined >= params.threshold
-    return Edges(
-        lo[keep],
-        hi[keep],
-        combined[keep].astype(np.float32),
-        s[keep].astype(np.float32),
-        np.zeros(int(keep.sum()), dtype=bool),
-    )
+    return lo[keep].astype(np.int32), hi[keep].astype(np.int32), combined[keep], s[keep]
+
+
+def _finish_text(found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> Edges:
+    if not found:
+        return Edges.empty()
+    lo, hi, score, text = (np.concatenate([f[k] for f in found]) for k in range(4))
+    return Edges(lo, hi, score, text, np.zeros(len(lo), dtype=bool))
 
 
 def _with_links(text: Edges, links: Sequence[tuple[int, int]], n: int, params: ScoreParams) -> Edges:
@@ -307,15 +301,15 @@ def _with_links(text: Edges, links: Sequence[tuple[int, int]], n: int, params: S
     la = np.asarray([a for a, _ in links], dtype=np.int64)
     lb = np.asarray([b for _, b in links], dtype=np.int64)
     link_keys = la * n + lb
-    text_keys = text.i * n + text.j
+    text_keys = text.i.astype(np.int64) * n + text.j
     overlap = np.isin(text_keys, link_keys)
     # a linked pair that also reads alike keeps its text score beside the link
     text_of_link = dict(zip(text_keys[overlap].tolist(), text.text[overlap].tolist(), strict=True))
     link_text = np.asarray([text_of_link.get(k, 0.0) for k in link_keys.tolist()], dtype=np.float32)
     text_only = ~overlap
     return Edges(
-        np.concatenate([la, text.i[text_only]]),
-        np.concatenate([lb, text.j[text_only]]),
+        np.concatenate([la, text.i[text_only]]).astype(np.int32),
+        np.concatenate([lb, text.j[text_only]]).astype(np.int32),
         np.concatenate([np.full(len(la), params.link_score, dtype=np.float32), text.score[text_only]]),
         np.concatenate([link_text, text.text[text_only]]),
         np.concatenate([np.ones(len(la), dtype=bool), np.zeros(int(text_only.sum()), dtype=bool)]),
