@@ -2,22 +2,28 @@
 
 Everyday questions recur ("how do I invite a user?", "question about our invoice"), and five customers
 asking one on the same afternoon is not an incident. The store's own history says what is normal, and it
-is measured the way the group itself was found, by text similarity: how many reports per day, over
-`baseline_days` of history, read like the group (score at least the text threshold against one of its
-most central reports). History is the days before the group started, or, where the store does not reach
-that far back (a first run over a fresh backfill), the days after it; never the group's own day. Daily
-counts are averaged after dropping the busiest days, so a past incident does not make the next one look
-normal.
+is measured the way the group itself was found, by text similarity.
 
-The group is a burst when its distinct accounts reach `burst_factor` times what that rate predicts for
-the group's duration (a day at least), *and* that many would be unlikely by chance (Poisson tail below
-1%): two customers asking the same everyday question on one day is common even when it happens every
-other day, while two reporting something never seen before is worth a look. With no history at all,
-every group counts as a burst.
+1. The group's *core*: its reports that match at least a third of its most central reports (probes). A
+   group whose reports mostly do not (under a quarter) is not about one thing (everyday messages the
+   window chained together over days) and is never a burst.
+2. Observed: the distinct accounts of the core in its busiest 24 hours (reports holding one of the
+   group's topic words, as history is looked up by them).
+3. Normal: per day over `baseline_days` of history, the reports that hold a topic word and match a third
+   of the probes, the group's own reports on other days included. History is the days before the
+   busiest day, or, where the store does not reach that far back (a first run over a fresh backfill),
+   the days after it; never the busiest day itself. The two busiest history days are dropped (a past
+   incident must not make the next one look normal); of the rest, the busiest is the *normal level* and
+   the mean the *rate*.
+4. A burst: observed reaches `burst_factor` times the normal level, and that many would be unlikely at
+   the rate (Poisson tail below 1%): two customers asking an everyday question on one day is common
+   even when it happens every other day, two reporting something never seen before is worth a look.
+   With no history at all, every group counts as a burst.
 
-History reports are found through the group's topic words: in memory on a first run (the whole store is
-loaded anyway); in an incremental run, the reports of the days needed are read once per run (an even
-sample of them on a big store, counts scaled back up) and indexed the same way.
+History reports are found through the topic words: in memory on a first run (the whole store is loaded
+anyway); in an incremental run, the reports of the days needed are read once per run (an even sample on
+a big store, counts scaled back up) and indexed the same way. Look-alike counts are kept per topic for
+the run, so a topic that forms a group most days is counted once.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ _CHANCE = 0.01  # a burst must be this unlikely under the normal rate (Poisson t
 _MAX_PAST = 500  # past reports compared per topic at most (an even sample stands for more)
 _CORE_SAMPLE = 200  # a group's reports checked against its probes at most (an even sample beyond)
 _CENTRAL_SAMPLE = 60  # a group's reports among which its most central ones are picked
+_MIN_CORE_SHARE = 0.25  # a group less alike than this is not about one thing: never a burst
 
 
 def day_of(t: float) -> int:
@@ -131,10 +138,10 @@ class MemoryHistory:
 
 class StoreHistory:
     """History from the store, for incremental runs: the reports of the days a run needs are read once
-    (their stored match texts), as an even sample when there are more than `budget` (counts are scaled
-    back up), and indexed in memory like a first run's."""
+    (their stored match texts), as an even sample when those days hold more than `budget` items (counts
+    are scaled back up), and indexed in memory like a first run's."""
 
-    def __init__(self, store: Store, form: Callable[[str], str], *, budget: int = 40_000) -> None:
+    def __init__(self, store: Store, form: Callable[[str], str], *, budget: int = 30_000) -> None:
         self.store = store
         self.form = form
         self.budget = budget
@@ -160,21 +167,22 @@ class StoreHistory:
         if self._span is not None:  # a later group needs more days: read the union once more
             lo, hi = min(lo, self._span[0]), max(hi, self._span[1])
         start, stop = datetime.fromtimestamp(lo * DAY, UTC), datetime.fromtimestamp((hi + 1) * DAY, UTC)
-        where = (
-            _EV.c.is_report.is_(True), _EV.c.deleted.is_(False), _EV.c.match_text.is_not(None),
-            _EV.c.created_at >= start, _EV.c.created_at < stop,
-        )
+        in_range = (_EV.c.created_at >= start, _EV.c.created_at < stop)
         with self.store.engine.connect() as conn:
-            count = int(conn.execute(select(func.count()).select_from(_EV).where(*where)).scalar_one())
-            stmt = select(_EV.c.id, self._epoch, _EV.c.match_text).where(*where)
-            if count > self.budget:
-                every = math.ceil(count / self.budget)
-                sample = (literal_column("evidence.rowid") % every == 0) if self.store.dialect == "sqlite" else (
-                    func.random() < 1.0 / every)
-                stmt = stmt.where(sample)
-            rows = sorted(conn.execute(stmt.order_by(_EV.c.created_at)), key=lambda r: float(r.epoch))
+            # counted on the created_at index alone (reading every row to count reports costs seconds)
+            count = int(conn.execute(select(func.count()).select_from(_EV).where(*in_range)).scalar_one())
+            stmt = select(_EV.c.id, self._epoch, _EV.c.match_text).where(
+                *in_range, _EV.c.is_report.is_(True), _EV.c.deleted.is_(False), _EV.c.match_text.is_not(None)
+            )
+            every = max(1, math.ceil(count / self.budget))
+            if every > 1:  # an even sample; each row read stands for `every`
+                stmt = stmt.where(
+                    (literal_column("evidence.rowid") % every == 0) if self.store.dialect == "sqlite"
+                    else (func.random() < 1.0 / every)
+                )
+            rows = sorted(conn.execute(stmt), key=lambda r: float(r.epoch))
+        self._scale = float(every)
         texts = [r.match_text for r in rows]
-        self._scale = count / len(rows) if rows else 1.0
         self._span = (lo, hi)
         self._memory = MemoryHistory(
             t=np.asarray([float(r.epoch) for r in rows], dtype=np.float64), texts=texts, words=words_of(texts),
@@ -230,12 +238,14 @@ class Background:
         The daily look-alike counts are kept per topic for the run: everyday questions form a group
         most days, and all of them are judged against one count."""
         probes = [form_for(self.scorer)(p) for p in central(texts, self.scorer, _PROBES)]
-        core = self._core(probes, texts)
+        core, share = self._core(probes, texts)
+        if share < _MIN_CORE_SHARE:  # mostly unlike its own center: everyday messages chained together
+            return BurstVerdict(False, 0.0, 0.0, 0, ())
         core_words = [words[k] if words is not None else tuple(content_words(texts[k])) for k in core]
         topic = topic_words([texts[k] for k in core], core_words)
         # counted as history counts look-alikes: reading like the probes, and holding a topic word
-        wanted = set(topic)
-        alike = [k for k, held in zip(core, core_words, strict=True) if wanted.intersection(held)] or core
+        held_topic = set(topic)
+        alike = [k for k, held in zip(core, core_words, strict=True) if held_topic.intersection(held)] or core
         accounts, start = _busiest_day([times[k] for k in alike], [who[k] for k in alike])
         if len(texts) > _CORE_SAMPLE:  # the core was found in a sample: scale up to the whole group
             accounts = round(accounts * len(texts) / _CORE_SAMPLE)
@@ -257,9 +267,9 @@ class Background:
         burst = accounts >= self.factor * busiest and poisson_tail(accounts, rate) < _CHANCE
         return BurstVerdict(burst, rate, rate, accounts, tuple(topic))
 
-    def _core(self, probes: list[str], texts: Sequence[str]) -> list[int]:
-        """The group's reports (or an even sample of them) that match a third of the probes; all of them
-        when none does (a group held together by links, say)."""
+    def _core(self, probes: list[str], texts: Sequence[str]) -> tuple[list[int], float]:
+        """The group's reports (or an even sample of them) that match a third of the probes, and their share
+        of those looked at; all of them when none does (a group held together by links, say)."""
         picked = list(range(len(texts)))
         if len(picked) > _CORE_SAMPLE:
             picked = [int(k * len(texts) / _CORE_SAMPLE) for k in range(_CORE_SAMPLE)]
@@ -269,7 +279,8 @@ class Background:
                                score_cutoff=self.threshold, dtype=np.uint8,
                                workers=-1 if len(picked) * len(probes) > 20_000 else 1)
         hits = ((matrix > 0).sum(axis=0) >= need).tolist()
-        return [k for k, hit in zip(picked, hits, strict=True) if hit] or picked
+        core = [k for k, hit in zip(picked, hits, strict=True) if hit]
+        return (core, len(core) / len(picked)) if core else (picked, 1.0)
 
     def all_days(self) -> list[int]:
         if self.first_day is None or self.last_day is None:
