@@ -606,6 +606,7 @@ class _Gen:
         body = self.report_body(lines if shown_title else [title, *lines], who)
         return self.add(
             Evidence(
+                id=f"{source}:{kind}:{native}",
                 source=source,
                 kind=kind,
                 native_id=native,
@@ -626,6 +627,7 @@ class _Gen:
         channel = self.rng.choice(["C0SUPPORT", "C0ENG", "C0GENERAL"])
         return self.add(
             Evidence(
+                id=f"slack:message:{channel}:{ts}",
                 source="slack",
                 kind="message",
                 native_id=f"{channel}:{ts}",
@@ -643,6 +645,7 @@ class _Gen:
         native = f"OPS-{self.counters[source]}" if source == "jira" else f"ENG-{self.counters[source]}"
         return self.add(
             Evidence(
+                id=f"{source}:issue:{native}",
                 source=source,
                 kind="issue",
                 native_id=native,
@@ -660,6 +663,7 @@ class _Gen:
         self.counters["note"] += 1
         return self.add(
             Evidence(
+                id=f"hubspot:note:{900_000 + self.counters['note']}",
                 source="hubspot",
                 kind="note",
                 native_id=str(900_000 + self.counters["note"]),

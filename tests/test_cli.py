@@ -113,3 +113,15 @@ def test_ctrl_c_prints_one_line_and_exits_130(
     # the same inside a sub-command group
     result = run_cli(capsys, "incident", "confirm", "inc-abc123")
     assert (result.code, result.err) == (130, "caseline: interrupted\n")
+
+
+def test_evidence_table_shows_ids_and_bracketed_titles_verbatim(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({"id": "zendesk:ticket:1", "created_at": "2026-03-01T12:00:00Z",
+                                "title": "[urgent] checkout down"}) + "\n")
+    run_cli(capsys, "import", str(path))
+    result = run_cli(capsys, "evidence")
+    assert "zendesk:ticket:1" in result.out  # not turned into an emoji
+    assert "[urgent]" in result.out  # vendor text is not rich markup

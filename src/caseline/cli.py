@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
@@ -47,8 +48,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+# emoji off: evidence ids like `zendesk:ticket:1` must not turn into emoji codes
+console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Config file (default: $CASELINE_CONFIG, ./caseline.toml).")
@@ -142,9 +144,11 @@ def evidence(
     table.add_column("title", ratio=1)
     table.add_column("links")
     for row in rows:
-        title = row["title"] + (" [red](deleted)[/]" if row["deleted"] else "")
+        title = Text(row["title"][:80])  # vendor text is data, never rich markup
+        if row["deleted"]:
+            title.append(" (deleted)", style="red")
         table.add_row(
-            row["created_at"], row["id"], row["account"] or "—", title[:80], "\n".join(row["links"]) or ""
+            row["created_at"], row["id"], row["account"] or "—", title, Text("\n".join(row["links"]))
         )
     console.print(table)
 

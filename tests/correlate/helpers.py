@@ -40,18 +40,20 @@ def ticket(native: int | str, text: str, minutes: float, account: str | None, *,
            email: str | None = None, **extra: object) -> Evidence:
     kind = "conversation" if source == "intercom" else "ticket"
     who = Person(name="Pat", email=email or (f"pat@{account}" if account else None))
-    return Evidence(source=source, kind=kind, native_id=str(native), title=text, body=text, account=account,
-                    author=who, created_at=at(minutes), **extra)  # type: ignore[arg-type]
+    return Evidence.model_validate({
+        "id": f"{source}:{kind}:{native}", "title": text, "body": text, "account": account, "author": who,
+        "created_at": at(minutes), **extra,
+    })
 
 
 def slack(ts: float, text: str, minutes: float, links: list[str] | None = None) -> Evidence:
-    return Evidence(source="slack", kind="message", native_id=f"C1:{ts:.6f}", body=text, created_at=at(minutes),
-                    links=links or [])
+    return Evidence(id=f"slack:message:C1:{ts:.6f}", source="slack", kind="message", native_id=f"C1:{ts:.6f}",
+                    body=text, created_at=at(minutes), updated_at=at(minutes), links=links or [])
 
 
 def issue(source: str, key: str, text: str, minutes: float, links: list[str]) -> Evidence:
-    return Evidence(source=source, kind="issue", native_id=key, title=text, body=text, created_at=at(minutes),
-                    links=links)
+    return Evidence(id=f"{source}:issue:{key}", source=source, kind="issue", native_id=key, title=text, body=text,
+                    created_at=at(minutes), updated_at=at(minutes), links=links)
 
 
 def settings(**correlate: object) -> Settings:

@@ -77,3 +77,8 @@ def test_blocking_still_finds_pairs_when_a_word_is_everywhere_and_caps_crowded_b
     assert len(edges) > 0
     degree = np.bincount(np.concatenate([edges.i, edges.j]), minlength=300)
     assert degree.max() <= 2 * 40  # each item compared with its nearest 40 per block, in both directions
+
+
+def test_items_without_any_blocking_key_score_nothing() -> None:
+    edges = _score(["ok", "hi", "CSV export fails with error 500"], [0.0, 0.1, 0.2], accounts=[None, None, None])
+    assert len(edges) == 0

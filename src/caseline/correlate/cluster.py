@@ -38,6 +38,7 @@ __all__ = ["LINKAGES", "Constraints", "cluster", "members_by_label"]
 LINKAGES = ("core", "average", "single")
 _SUPPORT = 2  # "core": members on each side that must take part in the matches between two groups
 _RETRY_GROWTH = 1.25  # a refused merge is reconsidered once the two groups have grown by a quarter
+_SLICE = 250_000  # edges handled per Python-level pass (bounded memory; settled edges dropped in bulk)
 
 
 @dataclass
@@ -161,25 +162,31 @@ def cluster(
     order = np.lexsort((-edges.score, ~edges.link))
     failed: dict[tuple[int, int], int] = {}  # (root, root) → their combined size when a merge was refused
     check = linkage != "single"
-    for a, b, is_link in zip(edges.i[order].tolist(), edges.j[order].tolist(), edges.link[order].tolist(),
-                             strict=True):
-        ra = label[a]
-        rb = label[b]
-        if ra == rb:
-            continue
-        if (groups.incidents or groups.bans) and not _allowed(groups, rules, ra, rb):
-            continue
-        if check and not is_link:
-            size_a, size_b = groups.size(ra), groups.size(rb)
-            if size_a > 1 or size_b > 1:
-                key = (ra, rb) if ra < rb else (rb, ra)
-                refused = failed.get(key)
-                if refused is not None and size_a + size_b < refused * _RETRY_GROWTH:
-                    continue  # asked again only once the two have grown noticeably
-                if not _may_merge(groups, indptr, neighbours, ra, rb, linkage, min_density):
-                    failed[key] = size_a + size_b
-                    continue
-        groups.union(ra, rb)
+    for lo in range(0, len(order), _SLICE):
+        part = order[lo : lo + _SLICE]
+        ea, eb, el = edges.i[part], edges.j[part], edges.link[part]
+        if lo:  # edges inside one group already are most of a dense graph: drop them in bulk
+            now = np.asarray(label, dtype=np.int64)
+            apart = now[ea] != now[eb]
+            ea, eb, el = ea[apart], eb[apart], el[apart]
+        for a, b, is_link in zip(ea.tolist(), eb.tolist(), el.tolist(), strict=True):
+            ra = label[a]
+            rb = label[b]
+            if ra == rb:
+                continue
+            if (groups.incidents or groups.bans) and not _allowed(groups, rules, ra, rb):
+                continue
+            if check and not is_link:
+                size_a, size_b = groups.size(ra), groups.size(rb)
+                if size_a > 1 or size_b > 1:
+                    key = (ra, rb) if ra < rb else (rb, ra)
+                    refused = failed.get(key)
+                    if refused is not None and size_a + size_b < refused * _RETRY_GROWTH:
+                        continue  # asked again only once the two have grown noticeably
+                    if not _may_merge(groups, indptr, neighbours, ra, rb, linkage, min_density):
+                        failed[key] = size_a + size_b
+                        continue
+            groups.union(ra, rb)
     return np.asarray(label, dtype=np.int64)
 
 

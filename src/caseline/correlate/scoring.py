@@ -188,6 +188,8 @@ def _candidates(
     previous bucket, lie within the window, and include a report."""
     first = int(np.searchsorted(owner, prev_lo, side="left"))
     last = int(np.searchsorted(owner, stop, side="left"))
+    if last - first < 2:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     items = owner[first:last]
     keys = key_ids[first:last]
     buckets = bucket[items]
