@@ -65,3 +65,19 @@ def interrupted(base: type[Connector[Any]], after_pages: int) -> type[Connector[
                 yield page
 
     return Interrupted
+
+
+class FailingStore:
+    """The real store, except that the save after `fail_after` stored pages raises (a crash mid-sync)."""
+
+    def __init__(self, store: Store, fail_after: int) -> None:
+        self.store, self.left = store, fail_after
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def save_page(self, **kwargs: Any) -> int:
+        if self.left == 0:
+            raise RuntimeError("injected crash before this page was stored")
+        self.left -= 1
+        return int(self.store.save_page(**kwargs))

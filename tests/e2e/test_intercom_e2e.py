@@ -19,6 +19,7 @@ from caseline.emulator import Emulator, Faults, RateLimit, RateLimits, World, ma
 from caseline.emulator.generate import DEFAULT_CREDENTIALS
 from caseline.evidence import Account, Evidence
 from caseline.store import Store, open_store
+from tests.e2e._emulated import FailingStore
 
 CREDENTIALS = DEFAULT_CREDENTIALS["intercom"]
 
@@ -130,22 +131,6 @@ async def test_sync_with_faults_is_exact_then_incremental(tmp_path: Path, monkey
     assert commented.activities[-1].text == "We rolled back the deploy." and commented.activities[-1].type == "comment"
     assert after[ids[2]].deleted and not before[ids[2]].deleted
     assert all(after[i] == before[i] for i in ids[3:])
-
-
-class FailingStore:
-    """The real store, except that the save after `fail_after` stored pages raises (a crash mid-sync)."""
-
-    def __init__(self, store: Store, fail_after: int) -> None:
-        self.store, self.left = store, fail_after
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.store, name)
-
-    def save_page(self, **kwargs: Any) -> int:
-        if self.left == 0:
-            raise RuntimeError("injected crash before this page was stored")
-        self.left -= 1
-        return int(self.store.save_page(**kwargs))
 
 
 def _snapshot(store: Store) -> tuple[dict[str, Any], list[Account]]:
