@@ -305,7 +305,10 @@ class Runner:
             log.info("scheduler=started every=%s holder=%s", _kv(_duration(every)), _kv(self.lock.holder))
             scheduler.start()
             try:
-                self._stop.wait()
+                # A signal may land on a worker thread; Python runs its handler only when the main thread
+                # executes bytecode, so wake up now and then rather than blocking in one endless wait.
+                while not self._stop.wait(0.2):
+                    pass
             finally:
                 scheduler.shutdown(wait=True)  # the cycle in flight has been told to wind down
                 log.info("scheduler=stopped cycles=%d", self.cycles)
