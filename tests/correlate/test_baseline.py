@@ -65,3 +65,15 @@ def test_a_young_store_judges_against_the_days_after() -> None:
     history = [(day + 0.4 + 0.01 * k, INVITE[k % len(INVITE)]) for day in range(14) for k in range(4)]
     bg, _ = _background(history)
     assert not _judge(bg, INVITE * 2, accounts=5, day=1.5)
+
+
+def test_posting_unions_agree_whichever_way_they_are_taken() -> None:
+    from caseline.correlate.baseline import _union
+
+    rng = np.random.default_rng(3)
+    parts = [np.sort(rng.choice(50_000, size, replace=False)) for size in (3000, 9000, 40)]
+    expected = np.unique(np.concatenate(parts))
+    assert _union(parts, 50_000).tolist() == expected.tolist()  # long: the bitmap
+    short = [p[:10] for p in parts]  # short: np.unique
+    assert _union(short, 50_000).tolist() == np.unique(np.concatenate(short)).tolist()
+    assert _union([], 10).tolist() == []

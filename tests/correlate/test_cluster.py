@@ -80,3 +80,11 @@ def test_constraints_keep_dismissed_split_and_excluded_apart() -> None:
     banned = Constraints(groups={"inc-a": [0, 1, 2, 3, 4]}, banned={5: {"inc-a"}})
     groups = _groups(texts, minutes, linkage="average", rules=banned)
     assert groups == [{0, 1, 2, 3, 4}]
+
+
+def test_members_by_label_keeps_groups_in_order_of_their_first_item() -> None:
+    from caseline.correlate.cluster import members_by_label
+
+    labels = np.asarray([3, 1, 3, 3, 1, 5, 6, 6])
+    assert members_by_label(labels) == {3: [0, 2, 3], 1: [1, 4], 5: [5], 6: [6, 7]}
+    assert list(members_by_label(labels, min_size=2).items()) == [(3, [0, 2, 3]), (1, [1, 4]), (6, [6, 7])]

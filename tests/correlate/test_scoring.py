@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from caseline.correlate.normalize import match_text
 from caseline.correlate.scoring import Edges, ScoreParams, score_pairs
@@ -82,3 +83,34 @@ def test_blocking_still_finds_pairs_when_a_word_is_everywhere_and_caps_crowded_b
 def test_items_without_any_blocking_key_score_nothing() -> None:
     edges = _score(["ok", "hi", "CSV export fails with error 500"], [0.0, 0.1, 0.2], accounts=[None, None, None])
     assert len(edges) == 0
+
+
+def test_blocking_keys_are_each_items_rarest_shared_words_then_its_account() -> None:
+    from caseline.correlate.normalize import words_of
+    from caseline.correlate.scoring import block_entries
+
+    texts = ["alpha beta gamma delta", "alpha beta gamma", "alpha beta", "alpha epsilon", "zeta"]
+    words = words_of(texts)
+    owner, keys, count = block_entries(words, np.asarray([0, -1, 0, 1, -1]), 2)
+    vocab = words.vocab
+    held = {}
+    for o, k in zip(owner.tolist(), keys.tolist(), strict=True):
+        held.setdefault(o, []).append(vocab[k] if k < len(vocab) else f"account{k - len(vocab)}")
+    # rarest first among words some other text has too (delta, epsilon, zeta are nobody else's)
+    assert held == {0: ["gamma", "beta", "account0"], 1: ["gamma", "beta"], 2: ["beta", "alpha", "account0"],
+                    3: ["alpha", "account1"]}
+    assert count.tolist() == [3, 2, 3, 2, 0]
+
+
+@pytest.mark.parametrize("span", [1000, 70_000])
+def test_pair_codes_round_trip_in_32_and_64_bits(span: int) -> None:
+    from caseline.correlate.scoring import _PairCode
+
+    code = _PairCode(500, span)
+    rng = np.random.default_rng(span)
+    a = rng.integers(500, 500 + span, 1000)
+    b = rng.integers(500, 500 + span, 1000)
+    coded = code.encode(a, b)
+    assert coded.dtype == (np.uint32 if span * span < 2**32 else np.int64)
+    lo, hi = code.decode(coded)
+    assert lo.tolist() == np.minimum(a, b).tolist() and hi.tolist() == np.maximum(a, b).tolist()

@@ -120,7 +120,7 @@ class MemoryHistory:
             posting = self.posting(word)  # positions follow time, so a day range is a slice
             for lo, hi in spans:
                 parts.append(posting[np.searchsorted(posting, lo) : np.searchsorted(posting, hi)])
-        found = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+        found = _union(parts, len(self.t))
         total = len(found)
         if total > limit:
             found = found[(np.arange(limit) * (total / limit)).astype(np.int64)]
@@ -189,6 +189,20 @@ class StoreHistory:
             report=np.ones(len(rows), dtype=bool), form=self.form,
         )
         return self._memory
+
+
+def _union(parts: Sequence[np.ndarray], n: int) -> np.ndarray:
+    """The sorted union of position arrays below `n`; a bitmap once they are long (a common topic word's
+    postings run to hundreds of thousands, where sorting them costs far more than marking them)."""
+    total = sum(len(p) for p in parts)
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    if total < 4096 or total * 16 < n:
+        return np.unique(np.concatenate(parts))
+    seen = np.zeros(n, dtype=bool)
+    for part in parts:
+        seen[part] = True
+    return np.flatnonzero(seen)
 
 
 def _day_spans(days: Sequence[int]) -> list[tuple[int, int]]:

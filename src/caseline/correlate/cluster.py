@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,7 +39,9 @@ __all__ = ["LINKAGES", "Constraints", "cluster", "members_by_label"]
 LINKAGES = ("core", "average", "single")
 _SUPPORT = 2  # "core": members on each side that must take part in the matches between two groups
 _RETRY_GROWTH = 1.25  # a refused merge is reconsidered once the two groups have grown by a quarter
-_SLICE = 250_000  # edges handled per Python-level pass (bounded memory; settled edges dropped in bulk)
+_COMPILED_FROM = 100_000  # edges from which the compiled merge loop pays for importing numba
+_VECTOR_MEMBERS = 12  # from this many members on the smaller side, matches are counted with numpy
+_SLICE = 20_000  # edges handled per Python-level pass (bounded memory; settled edges dropped in bulk)
 
 
 @dataclass
@@ -61,7 +64,9 @@ class _Groups:
 
     def __init__(self, n: int, t: np.ndarray, report: np.ndarray, window_s: float) -> None:
         self.label: list[int] = list(range(n))
+        self.labels = np.arange(n, dtype=np.int64)  # the same, for numpy (kept in step by `union`)
         self.members: dict[int, list[int]] = {}
+        self.sizes: list[int] = [1] * n  # by root
         self.t: list[float] = t.tolist()
         self.report: list[bool] = report.tolist()
         self.window_s = window_s
@@ -74,8 +79,7 @@ class _Groups:
         return self.members.get(root) or [root]
 
     def size(self, root: int) -> int:
-        held = self.members.get(root)
-        return len(held) if held else 1
+        return self.sizes[root]
 
     def times(self, root: int) -> tuple[list[float], list[float]]:
         """Sorted times of all members, and of report members."""
@@ -87,8 +91,10 @@ class _Groups:
         return cached
 
     def union(self, a: int, b: int) -> int:
-        if self.size(a) < self.size(b):
+        sizes = self.sizes
+        if sizes[a] < sizes[b]:
             a, b = b, a
+        sizes[a] += sizes[b]
         moved = self.of(b)
         keep = self.members.setdefault(a, [a])
         keep.extend(moved)
@@ -96,8 +102,9 @@ class _Groups:
         label = self.label
         for m in moved:
             label[m] = a
+        self.labels[moved] = a
         held = self._times.get(a)
-        if held is not None:
+        if held is not None:  # kept up to date: the exact count is asked of the same big groups again and again
             all_times, report_times = held
             if len(moved) <= 16:
                 for m in moved:
@@ -110,10 +117,11 @@ class _Groups:
                     sorted(report_times + [self.t[m] for m in moved if self.report[m]]),
                 )
         self._times.pop(b, None)
-        for table in (self.incidents, self.bans):
-            extra = table.pop(b, None)
-            if extra:
-                table.setdefault(a, set()).update(extra)
+        if self.incidents or self.bans:
+            for table in (self.incidents, self.bans):
+                extra = table.pop(b, None)
+                if extra:
+                    table.setdefault(a, set()).update(extra)
         return a
 
 
@@ -139,9 +147,13 @@ def cluster(
     linkage: str = "core",
     constraints: Constraints | None = None,
     compared: int = 24,
+    compiled: bool | None = None,
 ) -> np.ndarray:
     """A root label per item: items with the same label form one group. `compared` is how many items
-    scoring compares one item with at most (crowded blocks): the density counts no more pairs than that."""
+    scoring compares one item with at most (crowded blocks): the density counts no more pairs than that.
+
+    `compiled`: take the merges in numba (`_cluster_kernel.py`; same result) when there are no
+    constraints and the items are in time order; by default from `_COMPILED_FROM` edges on."""
     rules = constraints or Constraints()
     groups = _Groups(n, t, report, window_s)
     groups.compared = compared
@@ -158,15 +170,23 @@ def cluster(
         groups.bans.setdefault(label[position], set()).update(banned)
     if not len(edges):
         return np.asarray(label, dtype=np.int64)
+    if compiled is None:
+        compiled = len(edges) >= _COMPILED_FROM
+    if compiled and not rules.groups and not rules.banned and bool(np.all(t[1:] >= t[:-1])):
+        return _compiled(n, edges, t=t, report=report, window_s=window_s, min_density=min_density,
+                         linkage=linkage, compared=compared)
     indptr, neighbours = _adjacency(n, edges)
     order = np.lexsort((-edges.score, ~edges.link))
+    # in processing order once (slices are then contiguous: gathering them at random costs seconds)
+    all_a, all_b, all_link = edges.i[order], edges.j[order], edges.link[order]
+    del order
     failed: dict[tuple[int, int], int] = {}  # (root, root) → their combined size when a merge was refused
     check = linkage != "single"
-    for lo in range(0, len(order), _SLICE):
-        part = order[lo : lo + _SLICE]
-        ea, eb, el = edges.i[part], edges.j[part], edges.link[part]
+    sizes = groups.sizes
+    for lo in range(0, len(all_a), _SLICE):
+        ea, eb, el = all_a[lo : lo + _SLICE], all_b[lo : lo + _SLICE], all_link[lo : lo + _SLICE]
         if lo:  # edges inside one group already are most of a dense graph: drop them in bulk
-            now = np.asarray(label, dtype=np.int64)
+            now = groups.labels
             apart = now[ea] != now[eb]
             ea, eb, el = ea[apart], eb[apart], el[apart]
         for a, b, is_link in zip(ea.tolist(), eb.tolist(), el.tolist(), strict=True):
@@ -177,7 +197,7 @@ def cluster(
             if (groups.incidents or groups.bans) and not _allowed(groups, rules, ra, rb):
                 continue
             if check and not is_link:
-                size_a, size_b = groups.size(ra), groups.size(rb)
+                size_a, size_b = sizes[ra], sizes[rb]
                 if size_a > 1 or size_b > 1:
                     key = (ra, rb) if ra < rb else (rb, ra)
                     refused = failed.get(key)
@@ -188,6 +208,34 @@ def cluster(
                         continue
             groups.union(ra, rb)
     return np.asarray(label, dtype=np.int64)
+
+
+def _compiled(
+    n: int, edges: Edges, *, t: np.ndarray, report: np.ndarray, window_s: float, min_density: float, linkage: str,
+    compared: int,
+) -> np.ndarray:
+    from caseline.correlate import _cluster_kernel as kernel  # numba: imported (and compiled) only when needed
+
+    with ThreadPoolExecutor(max_workers=1) as beside:  # the big sort beside the adjacency (both let go of the GIL)
+        ordering = beside.submit(np.lexsort, (-edges.score, ~edges.link))
+        indptr, neighbours = kernel.adjacency(n, edges.i, edges.j)
+        order = ordering.result()
+    t = np.asarray(t, dtype=np.float64)
+    labels: np.ndarray = kernel.merge_loop(
+        n,
+        edges.i[order],
+        edges.j[order],
+        np.ascontiguousarray(edges.link[order], dtype=np.bool_),
+        indptr,
+        neighbours,
+        np.ascontiguousarray(report, dtype=np.bool_),
+        np.searchsorted(t, t - window_s, side="left").astype(np.int64),
+        np.searchsorted(t, t + window_s, side="right").astype(np.int64),
+        float(min_density),
+        {"single": kernel.SINGLE, "average": kernel.AVERAGE, "core": kernel.CORE}[linkage],
+        int(compared),
+    )
+    return labels.astype(np.int64)
 
 
 def _allowed(groups: _Groups, rules: Constraints, ra: int, rb: int) -> bool:
@@ -206,31 +254,65 @@ def _allowed(groups: _Groups, rules: Constraints, ra: int, rb: int) -> bool:
 def _may_merge(
     groups: _Groups, indptr: np.ndarray, neighbours: np.ndarray, ra: int, rb: int, linkage: str, min_density: float
 ) -> bool:
-    """The merge rule of `linkage` for two groups (see the module docstring). The comparable pairs are
-    counted first, so the matches need only be counted until there are enough."""
-    small, large = (ra, rb) if groups.size(ra) <= groups.size(rb) else (rb, ra)
+    """The merge rule of `linkage` for two groups (see the module docstring).
+
+    Counting the comparable pairs exactly costs two binary searches per member, so the matches are
+    counted first against an upper bound of what could be needed (every member compared as often as
+    scoring compares at most): most merges in a crowded store pass that, and the exact count is only
+    taken for the rest. The answer is the same either way."""
+    small, large = (ra, rb) if groups.sizes[ra] <= groups.sizes[rb] else (rb, ra)
     members = groups.of(small)
-    pairs = _comparable(groups, members, large)
-    need_hits = max(1, math.ceil(min_density * pairs - 1e-9))
     support = linkage == "core" and len(members) > 1
-    if need_hits <= 1 and not support:
+    bound = len(members) * min(groups.compared, groups.sizes[large])
+    need_at_most = max(1, math.ceil(min_density * bound - 1e-9))
+    if need_at_most <= 1 and not support:
         return True  # the edge at hand is match enough
-    label = groups.label
-    hits = 0
-    owners: set[int] = set()
-    reached: set[int] = set()
-    for m in members:
-        for y in neighbours[indptr[m] : indptr[m + 1]].tolist():
-            if label[y] == large:
-                hits += 1
-                if support:
-                    owners.add(m)
-                    reached.add(y)
-                    if hits >= need_hits and len(owners) >= _SUPPORT and len(reached) >= _SUPPORT:
+    if len(members) >= _VECTOR_MEMBERS:
+        hits, owners_n, reached_n = _matches(groups, indptr, neighbours, members, large)
+        if hits >= need_at_most and (not support or (owners_n >= _SUPPORT and reached_n >= _SUPPORT)):
+            return True
+    else:
+        label = groups.label
+        hits = 0
+        owners: set[int] = set()
+        reached: set[int] = set()
+        for m in members:
+            for y in neighbours[indptr[m] : indptr[m + 1]].tolist():
+                if label[y] == large:
+                    hits += 1
+                    if support:
+                        owners.add(m)
+                        reached.add(y)
+                        if hits >= need_at_most and len(owners) >= _SUPPORT and len(reached) >= _SUPPORT:
+                            return True
+                    elif hits >= need_at_most:
                         return True
-                elif hits >= need_hits:
-                    return True
-    return False  # too few matches between them, or (core) all through one item on a side
+        owners_n, reached_n = len(owners), len(reached)
+    # every match between them is counted now: compare with what the comparable pairs really ask
+    need_hits = max(1, math.ceil(min_density * _comparable(groups, members, large) - 1e-9))
+    if need_hits <= 1 and not support:
+        return True
+    return hits >= need_hits and (not support or (owners_n >= _SUPPORT and reached_n >= _SUPPORT))
+
+
+def _matches(
+    groups: _Groups, indptr: np.ndarray, neighbours: np.ndarray, members: list[int], large: int
+) -> tuple[int, int, int]:
+    """Edges between `members` and group `large`, with numpy: how many, and how many distinct members
+    on each side they touch."""
+    who = np.asarray(members, dtype=np.int64)
+    starts, ends = indptr[who], indptr[who + 1]
+    lens = ends - starts
+    total = int(lens.sum())
+    if not total:
+        return 0, 0, 0
+    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
+    ys = neighbours[np.repeat(starts, lens) + offsets]
+    hit = groups.labels[ys] == large
+    hits = int(np.count_nonzero(hit))
+    if not hits:
+        return 0, 0, 0
+    return hits, len(np.unique(np.repeat(who, lens)[hit])), len(np.unique(ys[hit]))
 
 
 def _comparable(groups: _Groups, members: list[int], large: int) -> int:
@@ -247,9 +329,21 @@ def _comparable(groups: _Groups, members: list[int], large: int) -> int:
     return pairs
 
 
-def members_by_label(labels: np.ndarray, positions: Iterable[int] | None = None) -> dict[int, list[int]]:
-    """Group positions by their label."""
+def members_by_label(labels: np.ndarray, *, min_size: int = 1) -> dict[int, list[int]]:
+    """Positions grouped by their label, for groups of `min_size` or more: positions ascending within a
+    group, groups in the order of their first position."""
+    labels = np.asarray(labels)
+    if not len(labels):
+        return {}
+    order = np.argsort(labels, kind="stable")
+    ordered = labels[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    sizes = np.diff(np.r_[starts, len(labels)])
+    keep = sizes >= min_size
+    starts, sizes = starts[keep], sizes[keep]
+    by_first = np.argsort(order[starts], kind="stable")  # groups in the order of their earliest member
+    starts, sizes = starts[by_first], sizes[by_first]
     out: dict[int, list[int]] = {}
-    for i in positions if positions is not None else range(len(labels)):
-        out.setdefault(int(labels[i]), []).append(i)
+    for first, size, label in zip(starts.tolist(), sizes.tolist(), ordered[starts].tolist(), strict=True):
+        out[label] = order[first : first + size].tolist()
     return out

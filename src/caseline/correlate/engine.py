@@ -12,8 +12,10 @@ A run
    reports from `min_cluster_accounts` distinct accounts, and only as a burst above its background
    (`baseline.py`);
 4. takes deleted evidence out of its incident and recomputes every touched incident (`summary.py`);
-5. writes incidents, match texts, baseline counts and the new watermark in one transaction, after
-   checking that no other run or responder decision wrote in the meantime (else it starts over).
+5. writes incidents and the new watermark in one transaction, after checking that no other run or
+   responder decision wrote in the meantime (else it starts over). The reports' match texts are written
+   beside steps 2-4 in a transaction of their own (each only onto the version of the item it was
+   computed from), so they cost no time of their own.
 
 Stability: a run never splits an incident or renames one; items only join, and incidents only merge.
 Empty incidents: when every member has been deleted, the incident row stays (alerts refer to its id, and
@@ -26,6 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -151,20 +154,26 @@ class _Run:
             params=self.params, words=words,
         )
         clock.lap(f"scored {edges.candidates} pairs: {len(edges)} edges")
-        rules = self._constraints(items, membership, current)
-        labels = cluster(
-            items.n, edges, t=items.t, report=items.report, window_s=self.params.window_s,
-            min_density=self.cfg.min_density, linkage=self.cfg.linkage, constraints=rules,
-            compared=self.params.neighbours,
-        )
-        clock.lap("clustered")
-        plan = _Plan()
-        self._apply_groups(items, words, edges, labels, membership, current, plan)
-        clock.lap(f"judged groups: {len(plan.created)} new incidents")
-        self._remove_deleted(items, membership, current, plan)
-        self._touch_changed_members(items, membership, current, plan)
-        touched = self._summaries(items, plan, current)
-        clock.lap(f"summarized {len(touched)} incidents")
+        # match texts are written on a thread of their own while clustering and judging (pure Python,
+        # one core) go on; it must be done before the run's own transaction below
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="caseline-match-texts") as beside:
+            written = beside.submit(write_match_texts, self.store, items)
+            rules = self._constraints(items, membership, current)
+            labels = cluster(
+                items.n, edges, t=items.t, report=items.report, window_s=self.params.window_s,
+                min_density=self.cfg.min_density, linkage=self.cfg.linkage, constraints=rules,
+                compared=self.params.neighbours,
+            )
+            clock.lap("clustered")
+            plan = _Plan()
+            self._apply_groups(items, words, edges, labels, membership, current, plan)
+            clock.lap(f"judged groups: {len(plan.created)} new incidents")
+            self._remove_deleted(items, membership, current, plan)
+            self._touch_changed_members(items, membership, current, plan)
+            touched = self._summaries(items, plan, current)
+            clock.lap(f"summarized {len(touched)} incidents")
+            written.result()
+        clock.lap("match texts stored")
         with self.store.transaction() as conn:
             self.store.next_seq(conn, EPOCH_KEY)
             held: dict[str, int] = {
@@ -175,7 +184,6 @@ class _Run:
             if int(held.get(EPOCH_KEY, 0)) != epoch + 1 or int(held.get(WATERMARK_KEY, 0)) != watermark:
                 raise _Raced
             self.incidents.save(touched, conn)
-            write_match_texts(self.store, conn, items)
             self.store.set_meta(WATERMARK_KEY, high, conn)
         clock.lap("stored")
         return CorrelateResult(
@@ -230,7 +238,7 @@ class _Run:
         plan: _Plan,
     ) -> None:
         member_of = {i: membership[e] for i, e in enumerate(items.ids) if e in membership}
-        groups = members_by_label(labels)
+        groups = members_by_label(labels, min_size=2)  # an item alone changes nothing
         candidates: list[list[int]] = []
         for positions in groups.values():
             held = sorted({member_of[p] for p in positions if p in member_of},

@@ -24,7 +24,9 @@ context, which is what keeps chatter from forming incidents on its own.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -86,16 +88,28 @@ def block_entries(words: Words, codes: np.ndarray, k: int) -> tuple[np.ndarray, 
     """Each item's blocking keys: its `k` rarest words that some other item also has, and its account.
     `codes` number the items' accounts (-1: none). Returns (owner, key id) per key, owners ascending, and
     the number of keys per item."""
-    n = len(words.ids)
+    n = len(words)
     owner, ids = words.flat()
     seen = np.bincount(ids, minlength=len(words.vocab)).astype(np.int32)[ids]
     shared = seen > 1
     owner, ids, seen = owner[shared], ids[shared], seen[shared]
     del shared
-    order = np.lexsort((ids, seen, owner))  # per item, rarest first
-    del seen
-    owner, ids = owner[order], ids[order]
-    del order
+    # per item, rarest first (ties by word id): one sort of (owner, seen, id) packed into 64 bits beats a
+    # three-key lexsort; each field takes the bits its largest value needs
+    bits_id = max(1, len(words.vocab).bit_length())
+    bits_seen = max(1, int(seen.max(initial=0)).bit_length())
+    if max(1, n.bit_length()) + bits_seen + bits_id <= 63:
+        packed = (owner.astype(np.int64) << (bits_seen + bits_id)) | (seen.astype(np.int64) << bits_id) | ids
+        del seen
+        packed.sort()
+        owner = (packed >> (bits_seen + bits_id)).astype(np.int32)
+        ids = (packed & ((1 << bits_id) - 1)).astype(np.int32)
+        del packed
+    else:
+        order = np.lexsort((ids, seen, owner))
+        del seen
+        owner, ids = owner[order], ids[order]
+        del order
     keep = (np.arange(len(owner), dtype=np.int32) - np.searchsorted(owner, owner, side="left")) < k
     owner, ids = owner[keep].astype(np.int64), ids[keep].astype(np.int64)
     del keep
@@ -149,40 +163,86 @@ def score_pairs(
     bucket = np.floor(t / params.window_s).astype(np.int64)
     fn, presort = SCORERS[params.scorer]
     cutoff = max(0.0, params.threshold - params.account_bonus)
+    formed = _Formed(match, sorted_tokens if presort else None)
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     candidates = 0
     # chunks of whole buckets; each also sees the bucket before it
     bounds = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    chunks: list[tuple[int, int, int]] = []
     start = 0
     while start < n:
         at = int(np.searchsorted(bounds, start + _CHUNK_ITEMS))  # the first bucket start past the chunk size
         stop = int(bounds[at]) if at < len(bounds) else n
-        prev_lo = int(np.searchsorted(bucket, bucket[start] - 1, side="left"))
-        a, c = _candidates(owner, key_ids, key_count, bucket, report, t, prev_lo, start, stop, n, params)
-        if len(a):
+        chunks.append((int(np.searchsorted(bucket, bucket[start] - 1, side="left")), start, stop))
+        start = stop
+
+    pairs_of = partial(_chunk_pairs, owner, key_ids, key_count, bucket, report, t, params)
+
+    # the next chunk's pairs are found (numpy, mostly without the GIL) while this chunk's are scored
+    with ThreadPoolExecutor(max_workers=1) as ahead:
+        upcoming = ahead.submit(pairs_of, chunks[0]) if chunks else None
+        for k in range(len(chunks)):
+            assert upcoming is not None
+            a, c = upcoming.result()
+            upcoming = ahead.submit(pairs_of, chunks[k + 1]) if k + 1 < len(chunks) else None
+            if not len(a):
+                continue
             candidates += len(a)
-            lo = min(int(a.min()), int(c.min()))
-            hi = max(int(a.max()), int(c.max())) + 1
-            formed = [sorted_tokens(m) for m in match[lo:hi]] if presort else list(match[lo:hi])
+            left, right = formed.take(a, c, floor=chunks[k][0])
             scores = process.cpdist(
-                [formed[x - lo] for x in a.tolist()],
-                [formed[x - lo] for x in c.tolist()],
-                scorer=fn,
-                score_cutoff=cutoff or None,
-                dtype=np.uint8,
+                left, right, scorer=fn, score_cutoff=cutoff or None, dtype=np.uint8,
                 workers=-1 if len(a) >= _THREADED else 1,
             )
             found.append(_combined(a, c, scores, t=t, codes=codes, params=params))
-        start = stop
+    del pairs_of, owner, key_ids, key_count, formed  # before the edges are put together: that is the peak of memory
     text_edges = _finish_text(found)
     edges = _with_links(text_edges, links, n, params)
     edges.candidates = candidates
     return edges
 
 
+class _Formed:
+    """The texts as the scorer compares them, each formed once as the chunks move forward in time, and
+    let go once no later chunk can reach them (below the bucket before the current chunk)."""
+
+    def __init__(self, match: Sequence[str], form: Callable[[str], str] | None) -> None:
+        self.match = match
+        self.form = form
+        self.texts = np.empty(len(match), dtype=object)
+        self.lo = self.hi = 0  # texts[lo:hi] are formed
+
+    def _fill(self, lo: int, hi: int) -> None:
+        part = self.match[lo:hi]
+        self.texts[lo:hi] = [self.form(m) for m in part] if self.form else list(part)
+
+    def take(self, a: np.ndarray, c: np.ndarray, floor: int) -> tuple[np.ndarray, np.ndarray]:
+        lo = min(int(a.min()), int(c.min()))
+        hi = max(int(a.max()), int(c.max())) + 1
+        if floor > self.lo:
+            self.texts[self.lo : min(floor, self.hi)] = None
+            self.lo = min(floor, self.hi)
+        if self.lo == self.hi:
+            self.lo = self.hi = lo
+        if lo < self.lo:
+            self._fill(lo, self.lo)
+            self.lo = lo
+        if hi > self.hi:
+            self._fill(self.hi, hi)
+            self.hi = hi
+        return self.texts[a], self.texts[c]
+
+
+def _chunk_pairs(
+    owner: np.ndarray, key_ids: np.ndarray, key_count: np.ndarray, bucket: np.ndarray, report: np.ndarray,
+    t: np.ndarray, params: ScoreParams, chunk: tuple[int, int, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    prev_lo, start, stop = chunk
+    return _candidates(owner, key_ids, key_count, bucket, report, t, prev_lo, start, stop, params)
+
+
 def _candidates(
     owner: np.ndarray, key_ids: np.ndarray, key_count: np.ndarray, bucket: np.ndarray, report: np.ndarray,
-    t: np.ndarray, prev_lo: int, start: int, stop: int, n: int, params: ScoreParams,
+    t: np.ndarray, prev_lo: int, start: int, stop: int, params: ScoreParams,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Deduplicated pairs (i < j) with an item in [start, stop) that share enough keys in the same or the
     previous bucket, lie within the window, and include a report."""
@@ -207,68 +267,94 @@ def _candidates(
     prev_len = np.where(prev_len <= params.max_block, prev_len, 0)
     small = usable & (seg_len + prev_len <= params.neighbours)
     crowded = usable & ~small
+    # pairs are coded lo * span + hi relative to the chunk's first item: 32 bits sort twice as fast as 64
+    span = stop - prev_lo
+    code = _PairCode(prev_lo, span)
     parts = [
-        _within(items, seg_start[small], seg_len[small], n),
-        _across(items, seg_start[small], seg_len[small], prev_len[small], n),
-        _preceding(items, seg_start[crowded], seg_len[crowded], prev_len[crowded], n, params.neighbours),
+        _within(items, seg_start[small], seg_len[small], code),
+        _across(items, seg_start[small], seg_len[small], prev_len[small], code),
+        _preceding(items, seg_start[crowded], seg_len[crowded], prev_len[crowded], code, params.neighbours),
     ]
-    pairs = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    pairs = np.concatenate(parts)
     if not len(pairs):
-        return pairs, pairs
-    unique, shared = np.unique(pairs, return_counts=True)
-    lo = unique // n
-    hi = unique % n
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    pairs.sort()  # then equal pairs are runs: their lengths are the keys they share
+    starts = np.flatnonzero(np.r_[True, pairs[1:] != pairs[:-1]])
+    shared = np.diff(np.r_[starts, len(pairs)])
+    lo, hi = code.decode(pairs[starts])
     need = np.minimum(params.min_shared, np.minimum(key_count[lo], key_count[hi]))
     keep = (shared >= need) & (np.abs(t[lo] - t[hi]) <= params.window_s) & (report[lo] | report[hi])
     return lo[keep], hi[keep]
 
 
-def _within(items: np.ndarray, starts: np.ndarray, lens: np.ndarray, n: int) -> np.ndarray:
-    """Canonical keys (lo * n + hi) of every pair inside each segment."""
+def _within(items: np.ndarray, starts: np.ndarray, lens: np.ndarray, code: _PairCode) -> np.ndarray:
+    """Coded pairs (`_PairCode`) of every pair inside each segment."""
     if not len(starts):
-        return np.zeros(0, dtype=np.int64)
+        return code.none()
     pos = np.repeat(starts, lens) + _ragged(lens)  # every entry of every segment
     offset = _ragged(lens)
     follow = np.repeat(lens, lens) - offset - 1  # partners after each entry in its segment
     total = int(follow.sum())
     if not total:
-        return np.zeros(0, dtype=np.int64)
+        return code.none()
     left = np.repeat(pos, follow)
     right = left + 1 + _ragged(follow)
-    a, b = items[left], items[right]
-    return np.minimum(a, b) * n + np.maximum(a, b)
+    return code.encode(items[left], items[right])
 
 
-def _across(items: np.ndarray, starts: np.ndarray, lens: np.ndarray, prev_lens: np.ndarray, n: int) -> np.ndarray:
-    """Canonical keys of every pair between each segment and the same key's segment one bucket earlier
+def _across(
+    items: np.ndarray, starts: np.ndarray, lens: np.ndarray, prev_lens: np.ndarray, code: _PairCode
+) -> np.ndarray:
+    """Coded pairs of every pair between each segment and the same key's segment one bucket earlier
     (which sorts right before it)."""
     mask = prev_lens > 0
     starts, lens, prev_lens = starts[mask], lens[mask], prev_lens[mask]
     if not len(starts):
-        return np.zeros(0, dtype=np.int64)
+        return code.none()
     pos = np.repeat(starts, lens) + _ragged(lens)
     reach = np.repeat(prev_lens, lens)
     left = np.repeat(pos, reach)
     right = np.repeat(np.repeat(starts - prev_lens, lens), reach) + _ragged(reach)
-    a, b = items[left], items[right]
-    return np.minimum(a, b) * n + np.maximum(a, b)
+    return code.encode(items[left], items[right])
 
 
 def _preceding(
-    items: np.ndarray, starts: np.ndarray, lens: np.ndarray, prev_lens: np.ndarray, n: int, width: int
+    items: np.ndarray, starts: np.ndarray, lens: np.ndarray, prev_lens: np.ndarray, code: _PairCode, width: int
 ) -> np.ndarray:
-    """Canonical keys pairing each entry of a crowded segment with the `width` entries just before it in
+    """Coded pairs pairing each entry of a crowded segment with the `width` entries just before it in
     time, within the segment and the same key's segment one bucket earlier (which sorts right before it,
     so the two are one contiguous run). Each pair comes once per key."""
     if not len(starts):
-        return np.zeros(0, dtype=np.int64)
+        return code.none()
     pos = np.repeat(starts, lens) + _ragged(lens)
     first = np.repeat(starts - prev_lens, lens)
     back = np.minimum(pos - first, width)
     left = np.repeat(pos, back)
     right = np.repeat(pos - back, back) + _ragged(back)
-    a, b = items[left], items[right]
-    return np.minimum(a, b) * n + np.maximum(a, b)
+    return code.encode(items[left], items[right])
+
+
+class _PairCode:
+    """An unordered pair of positions in [base, base + span) as one integer, (lo - base) * span + (hi - base):
+    32 bits while span² fits (every chunk in practice), else 64."""
+
+    def __init__(self, base: int, span: int) -> None:
+        self.base = base
+        self.span = span
+        self.dtype = np.uint32 if span * span < 2**32 else np.int64
+
+    def none(self) -> np.ndarray:
+        return np.zeros(0, dtype=self.dtype)
+
+    def encode(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        lo = (np.minimum(a, b) - self.base).astype(self.dtype)
+        hi = (np.maximum(a, b) - self.base).astype(self.dtype)
+        return lo * self.dtype(self.span) + hi
+
+    def decode(self, coded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        wide = coded.astype(np.int64)
+        return wide // self.span + self.base, wide % self.span + self.base
 
 
 def _ragged(lens: np.ndarray) -> np.ndarray:
@@ -291,9 +377,17 @@ def _combined(
 
 
 def _finish_text(found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> Edges:
+    """The chunks' edges as one set of arrays, a column at a time (each column's parts let go as soon as
+    it is joined: ten million edges are 180 MB, and twice that at once is what this avoids)."""
     if not found:
         return Edges.empty()
-    lo, hi, score, text = (np.concatenate([f[k] for f in found]) for k in range(4))
+    columns = [list(parts) for parts in zip(*found, strict=True)]
+    found.clear()
+    joined: list[np.ndarray] = []
+    for parts in columns:
+        joined.append(np.concatenate(parts))
+        parts.clear()
+    lo, hi, score, text = joined
     return Edges(lo, hi, score, text, np.zeros(len(lo), dtype=bool))
 
 
@@ -309,13 +403,14 @@ def _with_links(text: Edges, links: Sequence[tuple[int, int]], n: int, params: S
     text_of_link = dict(zip(text_keys[overlap].tolist(), text.text[overlap].tolist(), strict=True))
     link_text = np.asarray([text_of_link.get(k, 0.0) for k in link_keys.tolist()], dtype=np.float32)
     text_only = ~overlap
-    return Edges(
-        np.concatenate([la, text.i[text_only]]).astype(np.int32),
-        np.concatenate([lb, text.j[text_only]]).astype(np.int32),
-        np.concatenate([np.full(len(la), params.link_score, dtype=np.float32), text.score[text_only]]),
-        np.concatenate([link_text, text.text[text_only]]),
-        np.concatenate([np.ones(len(la), dtype=bool), np.zeros(int(text_only.sum()), dtype=bool)]),
-    )
+    del text_keys, overlap
+    # links first, then the text edges; built a column at a time, each old column let go as it is replaced
+    text.i = np.concatenate([la.astype(np.int32), text.i[text_only]])
+    text.j = np.concatenate([lb.astype(np.int32), text.j[text_only]])
+    text.score = np.concatenate([np.full(len(la), params.link_score, dtype=np.float32), text.score[text_only]])
+    text.text = np.concatenate([link_text, text.text[text_only]])
+    text.link = np.concatenate([np.ones(len(la), dtype=bool), np.zeros(int(text_only.sum()), dtype=bool)])
+    return text
 
 
 def _account_codes(accounts: Sequence[str | None]) -> np.ndarray:
