@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from caseline.correlate.normalize import match_text
+from caseline.correlate.normalize import Words, match_text
 from caseline.correlate.scoring import Edges, ScoreParams, score_pairs
 
 HOUR = 3600.0
@@ -102,15 +102,63 @@ def test_blocking_keys_are_each_items_rarest_shared_words_then_its_account() -> 
     assert count.tolist() == [3, 2, 3, 2, 0]
 
 
-@pytest.mark.parametrize("span", [1000, 70_000])
-def test_pair_codes_round_trip_in_32_and_64_bits(span: int) -> None:
-    from caseline.correlate.scoring import _PairCode
+def _reference_candidates(
+    words: Words, codes: np.ndarray, t: np.ndarray, report: np.ndarray, params: ScoreParams
+) -> set[tuple[int, int]]:
+    """Candidate pairs by the definition in scoring's docstring, the slow way: per key and time bucket,
+    each item is paired with the earlier items of its run (the same key one bucket earlier, then its
+    own bucket): all of them in a small block, its `neighbours` just before it in a crowded one."""
+    from collections import Counter, defaultdict
 
-    code = _PairCode(500, span)
-    rng = np.random.default_rng(span)
-    a = rng.integers(500, 500 + span, 1000)
-    b = rng.integers(500, 500 + span, 1000)
-    coded = code.encode(a, b)
-    assert coded.dtype == (np.uint32 if span * span < 2**32 else np.int64)
-    lo, hi = code.decode(coded)
-    assert lo.tolist() == np.minimum(a, b).tolist() and hi.tolist() == np.maximum(a, b).tolist()
+    from caseline.correlate.scoring import block_entries
+
+    owner, keys, count = block_entries(words, codes, params.block_words)
+    bucket = np.floor(t / params.window_s).astype(np.int64)
+    runs: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for item, key in zip(owner.tolist(), keys.tolist(), strict=True):
+        runs[(key, int(bucket[item]))].append(item)
+    shared: Counter[tuple[int, int]] = Counter()
+    for (key, b), members in runs.items():
+        if len(members) > params.max_block:
+            continue
+        prev = runs.get((key, b - 1), [])
+        prev = sorted(prev) if len(prev) <= params.max_block else []
+        run = prev + sorted(members)
+        small = len(run) <= params.neighbours
+        for at in range(len(prev), len(run)):
+            for other in run[0 if small else max(0, at - params.neighbours) : at]:
+                shared[(other, run[at])] += 1
+    return {
+        (a, b) for (a, b), n in shared.items()
+        if n >= min(params.min_shared, count[a], count[b]) and abs(t[a] - t[b]) <= params.window_s
+        and (report[a] or report[b])
+    }
+
+
+@pytest.mark.parametrize(("neighbours", "max_block", "chunk"), [(24, 4000, 10_000), (6, 4000, 150), (4, 14, 90)])
+def test_candidate_pairs_are_the_blocking_definition_whatever_the_chunks(
+    neighbours: int, max_block: int, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from caseline.correlate import scoring
+    from caseline.correlate.normalize import words_of
+
+    monkeypatch.setattr(scoring, "_CHUNK_ITEMS", chunk)
+    rng = np.random.default_rng(neighbours)
+    n = 2500
+    t = np.sort(rng.uniform(0, 3 * 86400, n))
+    common = [f"common{k}" for k in range(6)]  # crowded blocks
+    rare = [f"rare{k}" for k in range(400)]
+    texts = [" ".join([*rng.choice(common, rng.integers(0, 4)), *rng.choice(rare, rng.integers(0, 5))])
+             for _ in range(n)]
+    report = rng.random(n) < 0.6
+    accounts = [None if rng.random() < 0.3 else f"a{rng.integers(0, 40)}.com" for _ in range(n)]
+    # no threshold, no bonus, no penalty: every candidate pair comes out as an edge
+    params = ScoreParams(window_s=7200.0, threshold=-1000.0, account_bonus=0.0, time_penalty=0.0,
+                         neighbours=neighbours, max_block=max_block, block_words=4)
+    words = words_of(texts)
+    edges = score_pairs(t=t, report=report, match=texts, accounts=accounts, links=[], params=params, words=words)
+    found = set(zip(edges.i.tolist(), edges.j.tolist(), strict=True))
+    expected = _reference_candidates(words, scoring._account_codes(accounts), t, report, params)
+    assert len(expected) > 500
+    assert found == expected
+    assert edges.candidates == len(expected)

@@ -20,6 +20,11 @@ merge is reconsidered once the two groups have grown by a quarter.
 Decisions enter as constraints: existing incidents start as groups; a dismissed incident merges with
 no other incident; parts of a split never merge again; an excluded item never joins the incident it was
 excluded from (or whatever that incident was merged into).
+
+Speed: a first run over a million items makes about half a million merges and as many merge checks.
+Without constraints (no incidents yet) and with items in time order, the loop runs compiled
+(`_cluster_kernel.py`, numba; tested to give the same labels); otherwise it runs here in Python, which
+an incremental run's few thousand items never notice.
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 Correlation reads plain columns into flat lists and numpy arrays indexed by position, never model
 objects, and reads the JSON body only of items whose `match_text` must be (re)computed. A first run
-over a large store streams rows in time order and normalizes them in batches on all cores, so a
-million items stay within a few hundred megabytes.
+over a large store streams rows in storage order (a sequential scan: reading through the time index
+costs a seek per row) and sorts them by time in memory; batches of texts are normalized in worker
+processes while the next rows are read, so a million items load in seconds within a few hundred
+megabytes.
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ paraphrases of one problem share several of their rarer words, strangers share o
 expanded into pairs with numpy (no Python loop per block); in a crowded block (an incident, an everyday
 question) each item is paired with the `neighbours` items just before it in time only, which keeps the
 work linear in the number of items. The surviving pairs are scored with `rapidfuzz.process.cpdist` on all
-cores, on sorted-token strings, so `fuzz.ratio` there is `token_sort_ratio` without re-tokenizing.
+cores, on sorted-token strings, so `fuzz.ratio` there is `token_sort_ratio` without re-tokenizing. Work
+goes chunk by chunk (whole time buckets): the next chunk's pairs are found (counted compiled, in
+`_scoring_kernel.py`) and its texts formed on a thread while this chunk's are scored.
 
 The combined score of a pair (i, j):
 
@@ -176,25 +178,24 @@ def score_pairs(
         chunks.append((int(np.searchsorted(bucket, bucket[start] - 1, side="left")), start, stop))
         start = stop
 
-    pairs_of = partial(_chunk_pairs, owner, key_ids, key_count, bucket, report, t, params)
+    pairs_of = partial(_chunk_pairs, owner, key_ids, key_count, bucket, report, t, params, formed)
 
-    # the next chunk's pairs are found (numpy, mostly without the GIL) while this chunk's are scored
+    # the next chunk's pairs are found and its texts formed on a thread while this chunk's are scored
     with ThreadPoolExecutor(max_workers=1) as ahead:
         upcoming = ahead.submit(pairs_of, chunks[0]) if chunks else None
         for k in range(len(chunks)):
             assert upcoming is not None
-            a, c = upcoming.result()
+            a, c, left, right = upcoming.result()
             upcoming = ahead.submit(pairs_of, chunks[k + 1]) if k + 1 < len(chunks) else None
             if not len(a):
                 continue
             candidates += len(a)
-            left, right = formed.take(a, c, floor=chunks[k][0])
             scores = process.cpdist(
                 left, right, scorer=fn, score_cutoff=cutoff or None, dtype=np.uint8,
                 workers=-1 if len(a) >= _THREADED else 1,
             )
             found.append(_combined(a, c, scores, t=t, codes=codes, params=params))
-    del pairs_of, owner, key_ids, key_count, formed  # before the edges are put together: that is the peak of memory
+    del pairs_of, owner, key_ids, key_count, formed  # before the edges are put together (the peak of memory)
     text_edges = _finish_text(found)
     edges = _with_links(text_edges, links, n, params)
     edges.candidates = candidates
@@ -234,10 +235,15 @@ class _Formed:
 
 def _chunk_pairs(
     owner: np.ndarray, key_ids: np.ndarray, key_count: np.ndarray, bucket: np.ndarray, report: np.ndarray,
-    t: np.ndarray, params: ScoreParams, chunk: tuple[int, int, int],
-) -> tuple[np.ndarray, np.ndarray]:
+    t: np.ndarray, params: ScoreParams, formed: _Formed, chunk: tuple[int, int, int],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A chunk's candidate pairs, and their texts as the scorer compares them."""
     prev_lo, start, stop = chunk
-    return _candidates(owner, key_ids, key_count, bucket, report, t, prev_lo, start, stop, params)
+    a, c = _candidates(owner, key_ids, key_count, bucket, report, t, prev_lo, start, stop, params)
+    if not len(a):
+        return a, c, a, c
+    left, right = formed.take(a, c, floor=prev_lo)
+    return a, c, left, right
 
 
 def _candidates(
@@ -266,102 +272,25 @@ def _candidates(
     usable = in_chunk & (seg_len <= params.max_block)
     prev_len = np.where(prev_len <= params.max_block, prev_len, 0)
     small = usable & (seg_len + prev_len <= params.neighbours)
-    crowded = usable & ~small
-    # pairs are coded lo * span + hi relative to the chunk's first item: 32 bits sort twice as fast as 64
-    span = stop - prev_lo
-    code = _PairCode(prev_lo, span)
-    parts = [
-        _within(items, seg_start[small], seg_len[small], code),
-        _across(items, seg_start[small], seg_len[small], prev_len[small], code),
-        _preceding(items, seg_start[crowded], seg_len[crowded], prev_len[crowded], code, params.neighbours),
-    ]
-    pairs = np.concatenate(parts)
-    if not len(pairs):
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty
-    pairs.sort()  # then equal pairs are runs: their lengths are the keys they share
-    starts = np.flatnonzero(np.r_[True, pairs[1:] != pairs[:-1]])
-    shared = np.diff(np.r_[starts, len(pairs)])
-    lo, hi = code.decode(pairs[starts])
-    need = np.minimum(params.min_shared, np.minimum(key_count[lo], key_count[hi]))
-    keep = (shared >= need) & (np.abs(t[lo] - t[hi]) <= params.window_s) & (report[lo] | report[hi])
-    return lo[keep], hi[keep]
+    # every entry reaches back over its run (the same key's run one bucket earlier, then its own): all of
+    # it in a small block, its `neighbours` just before it in a crowded one
+    reach = np.where(small, -1, params.neighbours)
+    from caseline.correlate._scoring_kernel import chunk_pairs  # numba: imported (and compiled) when used
 
-
-def _within(items: np.ndarray, starts: np.ndarray, lens: np.ndarray, code: _PairCode) -> np.ndarray:
-    """Coded pairs (`_PairCode`) of every pair inside each segment."""
-    if not len(starts):
-        return code.none()
-    pos = np.repeat(starts, lens) + _ragged(lens)  # every entry of every segment
-    offset = _ragged(lens)
-    follow = np.repeat(lens, lens) - offset - 1  # partners after each entry in its segment
-    total = int(follow.sum())
-    if not total:
-        return code.none()
-    left = np.repeat(pos, follow)
-    right = left + 1 + _ragged(follow)
-    return code.encode(items[left], items[right])
-
-
-def _across(
-    items: np.ndarray, starts: np.ndarray, lens: np.ndarray, prev_lens: np.ndarray, code: _PairCode
-) -> np.ndarray:
-    """Coded pairs of every pair between each segment and the same key's segment one bucket earlier
-    (which sorts right before it)."""
-    mask = prev_lens > 0
-    starts, lens, prev_lens = starts[mask], lens[mask], prev_lens[mask]
-    if not len(starts):
-        return code.none()
-    pos = np.repeat(starts, lens) + _ragged(lens)
-    reach = np.repeat(prev_lens, lens)
-    left = np.repeat(pos, reach)
-    right = np.repeat(np.repeat(starts - prev_lens, lens), reach) + _ragged(reach)
-    return code.encode(items[left], items[right])
-
-
-def _preceding(
-    items: np.ndarray, starts: np.ndarray, lens: np.ndarray, prev_lens: np.ndarray, code: _PairCode, width: int
-) -> np.ndarray:
-    """Coded pairs pairing each entry of a crowded segment with the `width` entries just before it in
-    time, within the segment and the same key's segment one bucket earlier (which sorts right before it,
-    so the two are one contiguous run). Each pair comes once per key."""
-    if not len(starts):
-        return code.none()
-    pos = np.repeat(starts, lens) + _ragged(lens)
-    first = np.repeat(starts - prev_lens, lens)
-    back = np.minimum(pos - first, width)
-    left = np.repeat(pos, back)
-    right = np.repeat(pos - back, back) + _ragged(back)
-    return code.encode(items[left], items[right])
-
-
-class _PairCode:
-    """An unordered pair of positions in [base, base + span) as one integer, (lo - base) * span + (hi - base):
-    32 bits while span² fits (every chunk in practice), else 64."""
-
-    def __init__(self, base: int, span: int) -> None:
-        self.base = base
-        self.span = span
-        self.dtype = np.uint32 if span * span < 2**32 else np.int64
-
-    def none(self) -> np.ndarray:
-        return np.zeros(0, dtype=self.dtype)
-
-    def encode(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        lo = (np.minimum(a, b) - self.base).astype(self.dtype)
-        hi = (np.maximum(a, b) - self.base).astype(self.dtype)
-        return lo * self.dtype(self.span) + hi
-
-    def decode(self, coded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        wide = coded.astype(np.int64)
-        return wide // self.span + self.base, wide % self.span + self.base
-
-
-def _ragged(lens: np.ndarray) -> np.ndarray:
-    """0..len-1 for each length, concatenated."""
-    total = int(lens.sum())
-    ends = np.cumsum(lens)
-    return np.arange(total, dtype=np.int64) - np.repeat(ends - lens, lens)
+    sorted_at = np.empty(len(order), dtype=np.int64)
+    sorted_at[order] = np.arange(len(order), dtype=np.int64)
+    lo, hi = chunk_pairs(
+        start, stop, prev_lo,
+        np.searchsorted(owner[first:last], np.arange(start, stop + 1, dtype=np.int64), side="left").astype(np.int64),
+        sorted_at,
+        items.astype(np.int64),
+        np.repeat(seg_start - prev_len, seg_len).astype(np.int64),
+        np.repeat(reach, seg_len).astype(np.int64),
+        np.repeat(usable, seg_len),
+        key_count, t, report, float(params.window_s), int(params.min_shared),
+    )
+    by_pair = np.lexsort((hi, lo))  # in pair order, as every run has had them
+    return lo[by_pair], hi[by_pair]
 
 
 def _combined(
@@ -398,7 +327,10 @@ def _with_links(text: Edges, links: Sequence[tuple[int, int]], n: int, params: S
     lb = np.asarray([b for _, b in links], dtype=np.int64)
     link_keys = la * n + lb
     text_keys = text.i.astype(np.int64) * n + text.j
-    overlap = np.isin(text_keys, link_keys)
+    known = np.sort(link_keys)  # few links, millions of text pairs: search the links (`isin` sorts both)
+    at = np.minimum(np.searchsorted(known, text_keys), len(known) - 1)
+    overlap = known[at] == text_keys
+    del at
     # a linked pair that also reads alike keeps its text score beside the link
     text_of_link = dict(zip(text_keys[overlap].tolist(), text.text[overlap].tolist(), strict=True))
     link_text = np.asarray([text_of_link.get(k, 0.0) for k in link_keys.tolist()], dtype=np.float32)
