@@ -135,14 +135,16 @@ def _reference_candidates(
     }
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize(("neighbours", "max_block", "chunk"), [(24, 4000, 10_000), (6, 4000, 150), (4, 14, 90)])
 def test_candidate_pairs_are_the_blocking_definition_whatever_the_chunks(
-    neighbours: int, max_block: int, chunk: int, monkeypatch: pytest.MonkeyPatch
+    neighbours: int, max_block: int, chunk: int, compiled: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from caseline.correlate import scoring
     from caseline.correlate.normalize import words_of
 
     monkeypatch.setattr(scoring, "_CHUNK_ITEMS", chunk)
+    monkeypatch.setattr(scoring, "_COMPILED_FROM", 0 if compiled else 10**9)  # numba, or numpy alone
     rng = np.random.default_rng(neighbours)
     n = 2500
     t = np.sort(rng.uniform(0, 3 * 86400, n))

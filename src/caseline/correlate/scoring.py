@@ -47,6 +47,7 @@ SCORERS: dict[str, tuple[Callable[..., float], bool]] = {
 }
 
 _THREADED = 20_000  # pairs worth rapidfuzz's worker threads
+_COMPILED_FROM = 30_000  # blocking entries in a chunk from which its pairs are counted compiled
 _CHUNK_ITEMS = 10_000  # items whose pairs are generated and scored together (bounds memory)
 
 
@@ -275,6 +276,11 @@ def _candidates(
     # every entry reaches back over its run (the same key's run one bucket earlier, then its own): all of
     # it in a small block, its `neighbours` just before it in a crowded one
     reach = np.where(small, -1, params.neighbours)
+    run_lo = np.repeat(seg_start - prev_len, seg_len).astype(np.int64)
+    entry_reach = np.repeat(reach, seg_len).astype(np.int64)
+    entry_usable = np.repeat(usable, seg_len)
+    if len(order) < _COMPILED_FROM:  # an incremental run: numpy alone (importing numba costs half a second)
+        return _counted_pairs(items, run_lo, entry_reach, entry_usable, key_count, t, report, params, prev_lo, stop)
     from caseline.correlate._scoring_kernel import chunk_pairs  # numba: imported (and compiled) when used
 
     sorted_at = np.empty(len(order), dtype=np.int64)
@@ -282,15 +288,37 @@ def _candidates(
     lo, hi = chunk_pairs(
         start, stop, prev_lo,
         np.searchsorted(owner[first:last], np.arange(start, stop + 1, dtype=np.int64), side="left").astype(np.int64),
-        sorted_at,
-        items.astype(np.int64),
-        np.repeat(seg_start - prev_len, seg_len).astype(np.int64),
-        np.repeat(reach, seg_len).astype(np.int64),
-        np.repeat(usable, seg_len),
+        sorted_at, items.astype(np.int64), run_lo, entry_reach, entry_usable,
         key_count, t, report, float(params.window_s), int(params.min_shared),
     )
-    by_pair = np.lexsort((hi, lo))  # in pair order, as every run has had them
+    by_pair = np.lexsort((hi, lo))  # in pair order, as `_counted_pairs` gives them
     return lo[by_pair], hi[by_pair]
+
+
+def _counted_pairs(
+    items: np.ndarray, run_lo: np.ndarray, reach: np.ndarray, usable: np.ndarray, key_count: np.ndarray,
+    t: np.ndarray, report: np.ndarray, params: ScoreParams, base: int, stop: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """What `_scoring_kernel.chunk_pairs` finds, with numpy: every (pair, shared key) generated from the
+    later entry, then sorted so that equal pairs are runs whose lengths are the keys they share."""
+    entries = np.flatnonzero(usable)
+    first = np.where(reach[entries] >= 0, np.maximum(run_lo[entries], entries - reach[entries]), run_lo[entries])
+    lens = entries - first
+    total = int(lens.sum())
+    if not total:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    later = np.repeat(entries, lens)
+    earlier = np.repeat(first, lens) + (np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens))
+    span = stop - base
+    pairs = (items[earlier] - base) * span + (items[later] - base)  # earlier runs hold earlier items
+    pairs.sort()
+    starts = np.flatnonzero(np.r_[True, pairs[1:] != pairs[:-1]])
+    shared = np.diff(np.r_[starts, len(pairs)])
+    lo, hi = pairs[starts] // span + base, pairs[starts] % span + base
+    need = np.minimum(params.min_shared, np.minimum(key_count[lo], key_count[hi]))
+    keep = (shared >= need) & (np.abs(t[lo] - t[hi]) <= params.window_s) & (report[lo] | report[hi])
+    return lo[keep], hi[keep]
 
 
 def _combined(
