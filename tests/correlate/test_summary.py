@@ -70,3 +70,28 @@ def test_a_quiet_question_cluster_is_sev4_without_detection() -> None:
     incident = _summarize([_info(1, "How do I add a tag?", account="a.com"),
                            _info(2, "How can I add tags?", account="b.com", minutes=3)])
     assert incident.severity == "sev4" and incident.detected_at is None
+
+
+CHAT = ("Hi, is there a problem with card payments? Our customer tried to pay an invoice and got an error 500 "
+        "on the checkout page, card payments fail every time")
+
+
+def test_the_title_is_a_concise_subject_of_a_central_report_rather_than_a_chat_opener() -> None:
+    infos = [
+        _info(1, CHAT, account="a.com"),  # the most central text, but a whole opening message
+        _info(2, CHAT + " for us too", account="b.com", minutes=1),
+        _info(3, "Card payments fail at checkout with error 500", account="c.com", minutes=2),
+        _info(4, CHAT.replace("Hi, ", "Hello, "), account="d.com", minutes=3),
+    ]
+    assert _summarize(infos).title == "Card payments fail at checkout with error 500"
+    # of two concise subjects, the more central one
+    infos.append(_info(5, "Hi, is there a problem with card payments? error 500", account="e.com", minutes=4))
+    assert _summarize(infos).title == "Is there a problem with card payments? error 500"  # greeting dropped
+
+
+def test_without_a_concise_title_the_headline_is_the_first_sentence_without_the_greeting() -> None:
+    infos = [_info(k, CHAT + " " * k, account=f"a{k}.com", minutes=k) for k in range(4)]
+    assert _summarize(infos).title == "Is there a problem with card payments?"
+    long = "Everything about our checkout is failing " + "and failing " * 20
+    title = _summarize([_info(k, long, account=f"a{k}.com", minutes=k) for k in range(3)]).title
+    assert title.endswith("…") and len(title) <= 121 and title.startswith("Everything about our checkout")

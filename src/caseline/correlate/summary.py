@@ -2,8 +2,10 @@
 
 Recomputed from the members every time an incident changes, so it never drifts from them.
 
-**Title**: the title of the most representative report, the medoid: the report whose text is most
-similar, summed over the others (up to 200 reports, spread over the incident). Never an id.
+**Title**: a headline from the most representative reports, ranked by how similar each report's text
+is to all the others (up to 200 reports, spread over the incident): the concise title (≤ 90 characters,
+such as a ticket's subject) of the most central report that has one; failing that, the medoid's title
+or first line, greeting dropped, cut to its first sentence. Never an id.
 
 **Severity** (sev1 most severe). Points, added up:
 
@@ -39,12 +41,16 @@ from caseline.evidence import Account, Evidence, Person
 from caseline.incident import Incident, Severity
 from caseline.store import Store
 from caseline.store.rows import EvidenceRow
+from caseline.text.clean import strip_greeting
 
 __all__ = ["MemberInfo", "load_member_info", "severity", "summarize"]
 
 _EV = EvidenceRow.__table__  # type: ignore[attr-defined]
 _CHUNK = 500
 _MEDOID_SAMPLE = 200
+_CONCISE = 90  # a title this short reads as a headline
+_HEADLINE_MAX = 120
+_SENTENCE_END = re.compile(r"[.?!](?=\s|$)")
 
 OUTAGE = re.compile(
     r"\b(?:outage|down|downtime|unavailable|unreachable|5(?:00|02|03|04)|internal server error|"
@@ -130,9 +136,11 @@ def severity(
     return "sev4"
 
 
-def _medoid(reports: Sequence[MemberInfo], scorer: str) -> MemberInfo:
+def _by_centrality(reports: Sequence[MemberInfo], scorer: str) -> list[MemberInfo]:
+    """Reports (up to `_MEDOID_SAMPLE`, spread over the incident), most central first: the medoid, then
+    the ones whose text is next most similar to all the others."""
     if len(reports) <= 2:
-        return reports[0]
+        return list(reports)
     sample = list(reports)
     if len(sample) > _MEDOID_SAMPLE:
         step = len(sample) / _MEDOID_SAMPLE
@@ -140,7 +148,34 @@ def _medoid(reports: Sequence[MemberInfo], scorer: str) -> MemberInfo:
     texts = [m.match_text or m.title.lower() for m in sample]
     matrix = text_scores(texts, texts, scorer).astype(np.float64)
     totals = matrix.sum(axis=1) - np.diag(matrix)
-    return sample[int(np.argmax(totals))]
+    return [sample[k] for k in np.argsort(-totals, kind="stable").tolist()]
+
+
+def _title(reports: Sequence[MemberInfo], scorer: str, text_of: Callable[[str], str] | None) -> str:
+    """A headline: the concise title (a ticket's subject, say) of the most central report that has one,
+    else the medoid's title or first line cut to its first sentence, greeting dropped. A chat has no
+    subject, and its opening message makes a poor headline."""
+    ranked = _by_centrality(reports, scorer)
+    for member in ranked:
+        title = member.title.strip()
+        if title and len(title) <= _CONCISE:
+            return _headline(title)
+    medoid = ranked[0]
+    title = medoid.title.strip() or (_first_line(text_of(medoid.id)) if text_of else "") or medoid.match_text[:80]
+    return _headline(title)
+
+
+def _headline(text: str) -> str:
+    """Greeting dropped, first letter capital, cut to its first sentence when long."""
+    text = strip_greeting(text) or text
+    text = text[:1].upper() + text[1:]
+    if len(text) <= _CONCISE:
+        return text
+    end = _SENTENCE_END.search(text, 20)
+    if end and end.start() < _HEADLINE_MAX:
+        return text[: end.start() + 1]
+    cut = text.rfind(" ", 0, _HEADLINE_MAX)
+    return text[: cut if cut > 0 else _HEADLINE_MAX].rstrip(" ,;:") + "…"
 
 
 def summarize(
@@ -176,8 +211,7 @@ def summarize(
         outage=bool(OUTAGE.search(text)),
         data_loss=bool(DATA_LOSS.search(text)),
     )
-    medoid = _medoid(reports or present, scorer)
-    title = medoid.title.strip() or (_first_line(text_of(medoid.id)) if text_of else "") or medoid.match_text[:80]
+    title = _title(reports or present, scorer, text_of)
     return incident.model_copy(
         update={
             "title": title[:200],
