@@ -467,12 +467,14 @@ def stored_counts(store: Store) -> Counter[str]:
         return Counter({str(source): int(n) for source, n in rows})
 
 
-def _sources(urls: Mapping[str, str], vendors: Iterable[str]) -> dict[str, dict[str, Any]]:
+def _sources(urls: Mapping[str, str], vendors: Iterable[str], time_scale: float) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for vendor in vendors:
         out[vendor] = {"base_url": urls[vendor], **DEFAULT_CREDENTIALS[vendor]}
         if vendor == "jira":
             out[vendor]["jql"] = JQL
+        if vendor == "slack":  # Slack's own pacing (Tier 3, ~50/min) in the emulator's faster time
+            out[vendor]["tier3_interval_s"] = 1.3 / time_scale
     return out
 
 
@@ -496,7 +498,8 @@ def run_bench(
     spec = EmulatorSpec(items, list(vendors), seed, companies, limited, time_scale)
     began = time.perf_counter()
     with emulator(spec, in_process=in_process) as served, fresh_store(pg) as store:
-        settings = parse_settings({"store": {"url": "sqlite://"}, "sources": _sources(served.urls, vendors)})
+        sources = _sources(served.urls, vendors, time_scale)
+        settings = parse_settings({"store": {"url": "sqlite://"}, "sources": sources})
         done: dict[str, float] = {}
         was = budget.throttling()
         budget.set_throttling(limited)

@@ -58,8 +58,17 @@ def test_unlimited_run_stores_every_item_at_the_lower_bound(bench: ModuleType) -
 
 
 def test_limited_run_counts_429s_and_retries_exactly_those(bench: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Slack sends no remaining-count headers, so 8 concurrent thread fetches overrun a 10-request window.
+    # Slack sends no remaining-count headers: without its Tier 3 pacing, 8 concurrent thread fetches
+    # overrun a 10-request window
     monkeypatch.setitem(bench.REAL_LIMITS, "slack", bench.RealLimit(10, 1.5, "test"))
+    paced = bench._sources
+
+    def unpaced(urls: dict[str, str], vendors: list[str], time_scale: float) -> dict[str, dict[str, object]]:
+        sources = paced(urls, vendors, time_scale)
+        sources["slack"]["tier3_interval_s"] = 0
+        return sources
+
+    monkeypatch.setattr(bench, "_sources", unpaced)
     run = bench.run_bench(30, ["slack"], limited=True, in_process=True, time_scale=1.0)
     (slack,) = run.vendors
 

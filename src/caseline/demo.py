@@ -72,11 +72,12 @@ WEBHOOK_PATH = "/hooks/caseline"
 
 # Rate limits on, but generous enough that the demo spends seconds, not minutes, waiting for windows;
 # the bursts of per-ticket child requests still meet an occasional 429 that the connectors wait out.
+_DEMO_SLACK = RateLimit(30, 1.0)
 DEMO_LIMITS = RateLimits(
     zendesk=RateLimit(40, 1.0),
     intercom=RateLimit(40, 1.0),
     hubspot=RateLimit(20, 1.0),
-    slack=RateLimit(30, 1.0),
+    slack=_DEMO_SLACK,
     jira=RateLimit(30, 1.0),
     linear=RateLimit(20, 1.0),
 )
@@ -204,7 +205,9 @@ def config_text(emulator: Emulator, receiver: AlertReceiver, store_url: str) -> 
         "intercom": {"token": creds["intercom"]["token"], "app_id": "ledgerly"},
         "hubspot": {"token": creds["hubspot"]["token"], "plan_property": "plan_tier",
                     "arr_property": "annualrevenue", "portal_id": "24681357"},
-        "slack": {"token": creds["slack"]["token"], "channels": ["support-escalations", "incidents", "eng", "general"]},
+        "slack": {"token": creds["slack"]["token"], "channels": ["support-escalations", "incidents", "eng", "general"],
+                  # Tier 3 pacing for the demo's emulated limit (30/s), not the real ~50/min
+                  "tier3_interval_s": _DEMO_SLACK.per_seconds / _DEMO_SLACK.requests},
         "jira": {"email": creds["jira"]["email"], "token": creds["jira"]["token"], "jql": "project = OPS"},
         "linear": {"token": creds["linear"]["token"]},
     }

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from pydantic import ValidationError
 
 from caseline.connectors.base import Page
 from caseline.connectors.slack import Slack, SlackError, SlackSettings, check
@@ -249,3 +250,14 @@ def test_settings_defaults_and_lookback() -> None:
     assert settings.channels == []
     with pytest.raises(ValueError):
         SlackSettings(token="x", thread_lookback="soon")
+
+
+def test_tier3_methods_are_paced_each_on_its_own_and_the_pace_is_configurable() -> None:
+    budget = _connector().client().budget  # Slack sends no remaining count: the client paces itself
+    assert budget._intervals("/api/conversations.history") == [("*/api/conversations.history", 1.3)]
+    assert budget._intervals("/api/conversations.replies") == [("*/api/conversations.replies", 1.3)]
+    assert budget._intervals("/slack/api/conversations.replies") == [("*/api/conversations.replies", 1.3)]
+    assert budget._intervals("/api/users.info") == [] and budget._intervals("/api/auth.test") == []
+    assert _connector(tier3_interval_s=0).client().budget._intervals("/api/conversations.history") == []
+    with pytest.raises(ValidationError):
+        SlackSettings(token="x", tier3_interval_s=-1)

@@ -78,12 +78,15 @@ def write_config(
     tokens: Mapping[str, Mapping[str, str]] | None = None,
     extra: str = "",
 ) -> Path:
-    """A caseline.toml pointing every source at the emulator (HubSpot's search pacing off: no real waits)."""
+    """A caseline.toml pointing every source at the emulator (HubSpot's search and Slack's Tier 3 pacing
+    off: no real waits)."""
     lines = ["[store]", f"url = {_toml(store_url)}", ""]
     for vendor in vendors:
         table = source_table(emu, vendor) | dict((tokens or {}).get(vendor, {}))
         if vendor == "hubspot":
             table.setdefault("search_interval_s", 0)
+        if vendor == "slack":
+            table.setdefault("tier3_interval_s", 0)
         lines.append(f"[sources.{vendor}]")
         lines += [f"{key} = {_toml(value)}" for key, value in table.items()]
         lines.append("")

@@ -68,6 +68,8 @@ def _config(path: Path, emu: Emulator, receiver: Receiver, store_url: str) -> Pa
             lines.append('jql = "project = OPS"')
         if vendor == "hubspot":
             lines.append("search_interval_s = 0")
+        if vendor == "slack":
+            lines.append("tier3_interval_s = 0")
         lines.append("")
     lines += [
         "[alerts]", "min_reports = 5", "min_accounts = 3", 'window = "30m"', 'max_age = "24h"', "",
@@ -236,6 +238,7 @@ def test_redacted_export_masks_every_email_and_phone(tmp_path: Path, capsys: pyt
             lines += [f'{k} = "{v}"' for k, v in creds.items()]
             lines += ['jql = "project = OPS"'] if vendor == "jira" else []
             lines += ["search_interval_s = 0"] if vendor == "hubspot" else []
+            lines += ["tier3_interval_s = 0"] if vendor == "slack" else []
         (tmp_path / "caseline.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
         c = ("--config", str(tmp_path / "caseline.toml"))
         assert run_cli(capsys, "sync", *c).code == 0

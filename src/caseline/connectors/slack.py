@@ -18,7 +18,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from pydantic import HttpUrl, SecretStr, field_validator
+from pydantic import Field, HttpUrl, SecretStr, field_validator
 
 from caseline.connectors.auth import Bearer
 from caseline.connectors.base import Connector, Cursors, Page, SourceSettings
@@ -45,6 +45,9 @@ class SlackSettings(SourceSettings):
     token: SecretStr
     channels: list[str] = []
     thread_lookback: timedelta = timedelta(days=7)
+    tier3_interval_s: float = Field(
+        default=1.3, ge=0, description="seconds between calls to each Tier 3 method (history, replies): ~50/min"
+    )
 
     @field_validator("thread_lookback", mode="before")
     @classmethod
@@ -93,9 +96,13 @@ class Slack(Connector[SlackSettings]):
     Settings = SlackSettings
 
     def client(self) -> VendorClient:
-        # Tier 3 (history, replies) ≈ 50/min; 429s carry Retry-After (https://api.slack.com/apis/rate-limits).
+        # Tier 3 (history, replies) ≈ 50/min per method; 429s carry Retry-After
+        # (https://api.slack.com/apis/rate-limits). Slack sends no remaining-count header, so the client
+        # paces each Tier 3 method itself rather than learning the limit from 429s.
+        every = self.settings.tier3_interval_s
+        tier3 = {"*/api/conversations.history": every, "*/api/conversations.replies": every}  # `*`: base path
         return VendorClient(self.name, self.settings.base_url, auth=Bearer(self.settings.token),
-                            limits=RateLimitSpec(retry_after=True), check=check)  # fmt: skip
+                            limits=RateLimitSpec(retry_after=True, min_interval=tier3), check=check)  # fmt: skip
 
     async def fetch(self, api: VendorClient, cursor: Cursors) -> AsyncIterator[Page]:
         team_url = str((await api.get_json("/api/auth.test")).get("url") or "")
