@@ -5,7 +5,9 @@ run one bucket earlier right before it) and knows, for every entry, how far back
 partners reach. Each pair is reached once per key the two share, from the later item's entry; this
 counts those per later item with a marker array instead of generating every (pair, key) and sorting
 them (a million items make some 180 million of those), and keeps the pairs that share enough keys, lie
-within the window and include a report.
+within the window and include a report. The keep rule is `_counted_pairs`'s too; it is applied here,
+inside the count, because most pairs share one key only, and carrying them all out to filter them
+with numpy costs more than counting them (7 s of 11 at 1M items, measured).
 """
 
 from __future__ import annotations

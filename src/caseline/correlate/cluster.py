@@ -45,7 +45,6 @@ LINKAGES = ("core", "average", "single")
 _SUPPORT = 2  # "core": members on each side that must take part in the matches between two groups
 _RETRY_GROWTH = 1.25  # a refused merge is reconsidered once the two groups have grown by a quarter
 _COMPILED_FROM = 100_000  # edges from which the compiled merge loop pays for importing numba
-_VECTOR_MEMBERS = 12  # from this many members on the smaller side, matches are counted with numpy
 _SLICE = 20_000  # edges handled per Python-level pass (bounded memory; settled edges dropped in bulk)
 
 
@@ -82,9 +81,6 @@ class _Groups:
 
     def of(self, root: int) -> list[int]:
         return self.members.get(root) or [root]
-
-    def size(self, root: int) -> int:
-        return self.sizes[root]
 
     def times(self, root: int) -> tuple[list[float], list[float]]:
         """Sorted times of all members, and of report members."""
@@ -240,7 +236,7 @@ def _compiled(
         {"single": kernel.SINGLE, "average": kernel.AVERAGE, "core": kernel.CORE}[linkage],
         int(compared),
     )
-    return labels.astype(np.int64)
+    return labels
 
 
 def _allowed(groups: _Groups, rules: Constraints, ra: int, rb: int) -> bool:
@@ -272,52 +268,26 @@ def _may_merge(
     need_at_most = max(1, math.ceil(min_density * bound - 1e-9))
     if need_at_most <= 1 and not support:
         return True  # the edge at hand is match enough
-    if len(members) >= _VECTOR_MEMBERS:
-        hits, owners_n, reached_n = _matches(groups, indptr, neighbours, members, large)
-        if hits >= need_at_most and (not support or (owners_n >= _SUPPORT and reached_n >= _SUPPORT)):
-            return True
-    else:
-        label = groups.label
-        hits = 0
-        owners: set[int] = set()
-        reached: set[int] = set()
-        for m in members:
-            for y in neighbours[indptr[m] : indptr[m + 1]].tolist():
-                if label[y] == large:
-                    hits += 1
-                    if support:
-                        owners.add(m)
-                        reached.add(y)
-                        if hits >= need_at_most and len(owners) >= _SUPPORT and len(reached) >= _SUPPORT:
-                            return True
-                    elif hits >= need_at_most:
+    label = groups.label
+    hits = 0
+    owners: set[int] = set()
+    reached: set[int] = set()
+    for m in members:
+        for y in neighbours[indptr[m] : indptr[m + 1]].tolist():
+            if label[y] == large:
+                hits += 1
+                if support:
+                    owners.add(m)
+                    reached.add(y)
+                    if hits >= need_at_most and len(owners) >= _SUPPORT and len(reached) >= _SUPPORT:
                         return True
-        owners_n, reached_n = len(owners), len(reached)
+                elif hits >= need_at_most:
+                    return True
     # every match between them is counted now: compare with what the comparable pairs really ask
     need_hits = max(1, math.ceil(min_density * _comparable(groups, members, large) - 1e-9))
     if need_hits <= 1 and not support:
         return True
-    return hits >= need_hits and (not support or (owners_n >= _SUPPORT and reached_n >= _SUPPORT))
-
-
-def _matches(
-    groups: _Groups, indptr: np.ndarray, neighbours: np.ndarray, members: list[int], large: int
-) -> tuple[int, int, int]:
-    """Edges between `members` and group `large`, with numpy: how many, and how many distinct members
-    on each side they touch."""
-    who = np.asarray(members, dtype=np.int64)
-    starts, ends = indptr[who], indptr[who + 1]
-    lens = ends - starts
-    total = int(lens.sum())
-    if not total:
-        return 0, 0, 0
-    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
-    ys = neighbours[np.repeat(starts, lens) + offsets]
-    hit = groups.labels[ys] == large
-    hits = int(np.count_nonzero(hit))
-    if not hits:
-        return 0, 0, 0
-    return hits, len(np.unique(np.repeat(who, lens)[hit])), len(np.unique(ys[hit]))
+    return hits >= need_hits and (not support or (len(owners) >= _SUPPORT and len(reached) >= _SUPPORT))
 
 
 def _comparable(groups: _Groups, members: list[int], large: int) -> int:

@@ -70,9 +70,6 @@ class Items:
     def n(self) -> int:
         return len(self.ids)
 
-    def index(self) -> dict[str, int]:
-        return {evidence_id: i for i, evidence_id in enumerate(self.ids)}
-
 
 class _Builder:
     """Appends rows column by column, a batch at a time, normalizing the ones that need it in worker
